@@ -1,0 +1,188 @@
+"""YAML -> model. Validates everything before anything runs.
+
+Errors read `file.yaml:12:5: message`; all of them are collected and raised
+together as `LoadFailed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import yaml
+
+from runbook.loader_items import ItemContext, parse_phases
+from runbook.loader_meta import (
+    parse_checklist,
+    parse_contacts,
+    parse_environments,
+    parse_services,
+    parse_variables,
+)
+from runbook.model import ItemKind, Phase, Pos, Runbook
+from runbook.stepkind import StepRegistry
+from runbook.yamlnodes import Doc, LoadError, LoadFailed
+from runbook.yamlnodes import describe as _describe
+
+TOP_KEYS = (
+    "runbook", "title", "version", "owners", "description", "variables", "environments",
+    "services", "contacts", "env_checklist", "secret_keys", "rollback", "phases",
+)
+FORMAT_VERSION = 1
+
+__all__ = ["LoadError", "LoadFailed", "load", "load_text"]
+
+
+def load(path: str | Path, registry: StepRegistry) -> Runbook:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise LoadFailed([LoadError(_pos0(str(path)), f"cannot read: {e.strerror}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LoadFailed([LoadError(_pos0(str(path)), f"not UTF-8 text (byte {e.start})")]) from None
+    return load_text(text, str(path), registry)
+
+
+def load_text(text: str, path: str, registry: StepRegistry) -> Runbook:
+    content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = (e.problem or e.context or "invalid YAML").strip()
+        raise LoadFailed([LoadError(Pos(path, line, col), f"YAML syntax: {problem}")]) from None
+    except yaml.YAMLError as e:
+        raise LoadFailed([LoadError(_pos0(path), f"YAML: {e}")]) from None
+    finally:
+        loader.dispose()
+    doc = Doc(path, loader)
+    if root is None:
+        raise LoadFailed([LoadError(_pos0(path), "empty file: a runbook needs title and phases")])
+    rb = _parse(doc, root, content_hash, registry)
+    if doc.errors or rb is None:
+        raise LoadFailed(doc.errors)
+    return rb
+
+
+def _parse(doc: Doc, root: yaml.Node, content_hash: str, registry: StepRegistry) -> Runbook | None:
+    m = doc.mapping(root, "runbook", TOP_KEYS, ("title", "phases"))
+    if m is None:
+        return None
+    if "runbook" in m:
+        fmt = doc.integer(m["runbook"][1], "runbook (format version)")
+        if fmt is not None and fmt != FORMAT_VERSION:
+            doc.error(m["runbook"][1], f"unsupported format version {fmt} (this tool reads "
+                                       f"version {FORMAT_VERSION})")
+    title = doc.string(m["title"][1], "title") if "title" in m else None
+    version = ""
+    if "version" in m:
+        version = str(doc.value(m["version"][1]) if isinstance(m["version"][1], yaml.ScalarNode)
+                      else "")
+        if not version:
+            doc.error(m["version"][1], f"version must be a string, not {_describe(m['version'][1])}")
+    owners = tuple(s for s, _ in doc.strings(m["owners"][1], "owners")) if "owners" in m else ()
+    desc = (doc.string(m["description"][1], "description", True) or "") if "description" in m else ""
+    variables = parse_variables(doc, m["variables"][1]) if "variables" in m else []
+    envs = parse_environments(doc, m["environments"][1]) if "environments" in m else []
+    services = parse_services(doc, m["services"][1]) if "services" in m else []
+    contacts = parse_contacts(doc, m["contacts"][1]) if "contacts" in m else []
+    checklist = parse_checklist(doc, m["env_checklist"][1], services) if "env_checklist" in m else []
+    secret_keys = tuple(s for s, _ in doc.strings(m["secret_keys"][1], "secret_keys")) \
+        if "secret_keys" in m else ()
+    rollback = None
+    if "rollback" in m:
+        rollback = doc.string(m["rollback"][1], "rollback")
+        if rollback and not (Path(doc.path).parent / rollback).is_file():
+            doc.error(m["rollback"][1], f"rollback runbook {rollback!r} not found next to this file")
+    env_keys: set[str] = set.intersection(*[{k for k, _ in e.values} for e in envs]) if envs else set()
+    ctx = ItemContext(
+        registry=registry,
+        variables={v.name for v in variables},
+        env_keys=env_keys,
+        env_names={e.name for e in envs},
+        services=services,
+    )
+    phases = parse_phases(doc, m["phases"][1], ctx) if "phases" in m else []
+    _cross_check(doc, phases, ctx)
+    for e in envs:
+        for name in e.policy.two_person_items:
+            if name not in ctx.ids:
+                doc.error(e.policy.pos, f"two_person names unknown item {name!r}")
+    if not envs and "environments" not in m:
+        doc.error(root, "runbook is missing required key 'environments'")
+    if title is None:
+        return None
+    return Runbook(
+        path=doc.path, content_hash=content_hash, title=title, version=version, owners=owners,
+        description=desc, variables=tuple(variables), environments=tuple(envs),
+        services=tuple(services), contacts=tuple(contacts), env_checklist=tuple(checklist),
+        phases=tuple(phases), secret_keys=secret_keys, rollback=rollback,
+    )
+
+
+def _cross_check(doc: Doc, phases: list[Phase], ctx: ItemContext) -> None:
+    """References between items: needs, when.choice, cycles, phase order."""
+    phase_of: dict[str, int] = {}
+    items = {}
+    for n, p in enumerate(phases):
+        for it in p.items():
+            items[it.id] = it
+            phase_of[it.id] = n
+            if it.template_id:
+                phase_of.setdefault(it.template_id, n)
+    graph: dict[str, list[str]] = {}
+    for iid, it in items.items():
+        deps: list[str] = []
+        node = ctx.needs_nodes.get(it.template_id or iid)
+        for need in it.needs:
+            targets = ctx.templates.get(need, [need] if need in items else [])
+            if not targets:
+                doc.error(node or it.pos, f"needs unknown item {need!r}")
+                continue
+            if phase_of[need] > phase_of[iid] and node is not None:
+                doc.error(node, f"needs {need!r}, which comes in a later phase")
+            deps.extend(targets)
+        graph[iid] = deps
+        if it.when and it.when.choice:
+            wnode = ctx.when_nodes.get(it.template_id or iid)
+            choice = items.get(it.when.choice)
+            if choice is None or choice.kind is not ItemKind.CHOICE:
+                if wnode is not None:
+                    doc.error(wnode, f"when.choice {it.when.choice!r} is not a choice item")
+            elif it.when.option not in {o.id for o in choice.options} and wnode is not None:
+                doc.error(wnode, f"choice {choice.id!r} has no option {it.when.option!r}")
+    _cycles(doc, graph, ctx)
+
+
+def _cycles(doc: Doc, graph: dict[str, list[str]], ctx: ItemContext) -> None:
+    state: dict[str, int] = {}
+    reported: set[str] = set()
+
+    def visit(n: str, path: list[str]) -> None:
+        state[n] = 1
+        for d in graph.get(n, []):
+            if state.get(d) == 1:
+                cyc = [*path[path.index(d):], d] if d in path else [n, d]
+                key = min(cyc)
+                if key not in reported:
+                    reported.add(key)
+                    node = ctx.needs_nodes.get(re.sub(r"\[.*\]$", "", n))
+                    if node is not None:
+                        doc.error(node, "dependency cycle: " + " -> ".join(cyc))
+            elif state.get(d) is None:
+                visit(d, [*path, d])
+        state[n] = 2
+
+    for n in graph:
+        if n not in state:
+            visit(n, [n])
+
+
+def _pos0(path: str) -> Pos:
+    return Pos(path, 1, 1)

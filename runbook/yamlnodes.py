@@ -1,0 +1,175 @@
+"""Reading YAML nodes with their positions, collecting located errors.
+
+Every helper records a `file:line:col: message` error and returns None rather
+than raising, so a whole document is checked in one pass and every problem is
+reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from runbook.model import Pos
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class LoadError:
+    pos: Pos
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pos}: {self.message}"
+
+
+class LoadFailed(Exception):
+    def __init__(self, errors: list[LoadError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = sorted(errors, key=lambda e: (e.pos.file, e.pos.line, e.pos.col))
+
+
+class Doc:
+    """One YAML file being read: its nodes, positions and the errors found."""
+
+    def __init__(self, path: str, loader: yaml.SafeLoader) -> None:
+        self.path = path
+        self._loader = loader
+        self.errors: list[LoadError] = []
+
+    def pos(self, node: yaml.Node) -> Pos:
+        m = node.start_mark
+        return Pos(self.path, m.line + 1, m.column + 1)
+
+    def error(self, node: yaml.Node | Pos, message: str) -> None:
+        pos = node if isinstance(node, Pos) else self.pos(node)
+        self.errors.append(LoadError(pos, message))
+
+    # -- structure -------------------------------------------------------
+    def mapping(
+        self,
+        node: yaml.Node,
+        what: str,
+        allowed: tuple[str, ...] | None = None,
+        required: tuple[str, ...] = (),
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+        """The keys of a mapping node -> (key node, value node), checked."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping, not {describe(node)}")
+            return None
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                self.error(knode, f"{what}: keys must be plain strings")
+                continue
+            key = str(knode.value)
+            if key in out:
+                first = self.pos(out[key][0])
+                self.error(knode, f"duplicate key {key!r} in {what} (first at line {first.line})")
+                continue
+            if allowed is not None and key not in allowed:
+                self.error(knode, f"unknown key {key!r} in {what}{suggest(key, allowed)}")
+                continue
+            out[key] = (knode, vnode)
+        for key in required:
+            if key not in out:
+                self.error(node, f"{what} is missing required key {key!r}")
+        return out
+
+    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node] | None:
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, f"{what} must be a list, not {describe(node)}")
+            return None
+        return list(node.value)
+
+    # -- scalars ---------------------------------------------------------
+    def value(self, node: yaml.Node) -> Any:
+        return self._loader.construct_object(node, deep=True)
+
+    def string(self, node: yaml.Node, what: str, allow_empty: bool = False) -> str | None:
+        if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
+            self.error(node, f"{what} must be a string, not {describe(node)}")
+            return None
+        v = self.value(node)
+        if isinstance(v, bool):
+            self.error(node, f"{what} must be a string, not a boolean (quote it)")
+            return None
+        s = str(v)
+        if not s.strip() and not allow_empty:
+            self.error(node, f"{what} must not be empty")
+            return None
+        return s
+
+    def boolean(self, node: yaml.Node, what: str) -> bool | None:
+        v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(v, bool):
+            self.error(node, f"{what} must be true or false, not {describe(node)}")
+            return None
+        return v
+
+    def integer(self, node: yaml.Node, what: str, minimum: int = 0) -> int | None:
+        v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(v, int) or isinstance(v, bool):
+            self.error(node, f"{what} must be a whole number, not {describe(node)}")
+            return None
+        if v < minimum:
+            self.error(node, f"{what} must be at least {minimum}, not {v}")
+            return None
+        return v
+
+    def strings(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
+        """A list of strings (a single string is taken as a list of one)."""
+        if isinstance(node, yaml.ScalarNode):
+            s = self.string(node, what)
+            return [(s, node)] if s is not None else []
+        items = self.sequence(node, what)
+        out: list[tuple[str, yaml.Node]] = []
+        for n in items or []:
+            s = self.string(n, f"each entry of {what}")
+            if s is not None:
+                out.append((s, n))
+        return out
+
+    def ident(self, node: yaml.Node, what: str) -> str | None:
+        s = self.string(node, what)
+        if s is not None and not ID_RE.match(s):
+            self.error(node, f"{what} {s!r} must be lower-case letters, digits, '-', '_' or '.'")
+            return None
+        return s
+
+
+def describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    tag = node.tag.rsplit(":", 1)[-1]
+    if tag == "null":
+        return "empty"
+    shown = str(node.value)
+    shown = shown if len(shown) <= 30 else shown[:27] + "..."
+    return {"str": f"the string {shown!r}"}.get(tag, f"{tag} {shown}")
+
+
+def suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (expected one of: {', '.join(sorted(choices))})"
+
+
+def walk_scalars(node: yaml.Node) -> Iterator[yaml.ScalarNode]:
+    if isinstance(node, yaml.ScalarNode):
+        yield node
+    elif isinstance(node, yaml.SequenceNode):
+        for n in node.value:
+            yield from walk_scalars(n)
+    elif isinstance(node, yaml.MappingNode):
+        for _, v in node.value:
+            yield from walk_scalars(v)

@@ -1,0 +1,34 @@
+"""Shared base for step kinds: defaults for describe/check, rendering helpers."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from runbook.stepkind import Outcome, Param, StepContext, StepResult
+
+
+class BaseStep:
+    name: ClassVar[str] = ""
+    doc: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    implemented: ClassVar[bool] = True
+    read_only: ClassVar[bool] = True
+
+    def describe(self, params: Mapping[str, Any]) -> str:
+        shown = " ".join(f"{k}={_short(v)}" for k, v in params.items() if v not in (None, "", ()))
+        return f"{self.name} {shown}".strip()
+
+    def check(self, params: Mapping[str, Any]) -> list[str]:
+        return []
+
+    def run(self, ctx: StepContext) -> StepResult:
+        return StepResult(Outcome.FAILED, f"{self.name} is not implemented yet")
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, list | tuple):
+        return shlex.join(str(x) for x in v)
+    s = str(v)
+    return s if len(s) <= 60 else s[:57] + "..."

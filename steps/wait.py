@@ -1,0 +1,33 @@
+"""The `wait` kind: a timed watch period ("monitor for 30 min"), cancellable."""
+
+from __future__ import annotations
+
+import time
+
+from runbook.durations import format_duration
+from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+
+from steps.base import BaseStep
+
+
+class WaitStep(BaseStep):
+    name = "wait"
+    doc = "wait for a period, reporting the time left every minute"
+    params = (Param("seconds", ParamType.DURATION, True, doc="how long"),)
+
+    def describe(self, params: dict[str, object]) -> str:  # type: ignore[override]
+        return f"wait {format_duration(float(str(params.get('seconds', 0))))}"
+
+    def run(self, ctx: StepContext) -> StepResult:
+        total = float(ctx.param("seconds", 0))
+        end = time.monotonic() + total
+        next_report = time.monotonic()
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return StepResult(Outcome.PASSED, f"waited {format_duration(total)}")
+            if time.monotonic() >= next_report:
+                ctx.output.write_lines([f"{format_duration(left)} left"])
+                next_report += 60
+            if ctx.cancel.wait(min(left, 1.0)):
+                return StepResult(Outcome.CANCELLED, f"wait cancelled: {ctx.cancel.reason}")
