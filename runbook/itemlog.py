@@ -1,0 +1,45 @@
+"""Per-item output: the full log file in the session folder, plus an optional listener."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from runbook.paths import log_name
+from runbook.redact import Redactor
+
+Listener = Callable[[str, list[str]], None]  # (item id, batch of lines)
+
+
+class ItemLog:
+    """Writes redacted lines to `logs/<item>.log` and forwards each batch once."""
+
+    def __init__(self, session_dir: Path, item_id: str, redact: Redactor,
+                 listener: Listener | None = None) -> None:
+        self.path = session_dir / "logs" / log_name(item_id)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.item_id = item_id
+        self._redact = redact
+        self._listener = listener
+        self._file = open(self.path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+        self._lock = threading.Lock()
+        self.lines = 0
+        self.tail: list[str] = []
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        batch = [self._redact(line) for line in lines]
+        if not batch:
+            return
+        with self._lock:
+            self._file.write("\n".join(batch))
+            self._file.write("\n")
+            self.lines += len(batch)
+            self.tail = (self.tail + batch)[-20:]
+        if self._listener is not None:
+            self._listener(self.item_id, batch)
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.flush()
+            self._file.close()

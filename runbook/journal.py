@@ -1,0 +1,164 @@
+"""Append-only event store: SQLite in WAL mode, every append committed durably.
+
+An event is committed (fsync'd) before `append` returns, so whatever the UI
+shows has been journaled. Sequence numbers are assigned inside an IMMEDIATE
+transaction, so several processes may append to one session safely.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from runbook.events import Ev, Event
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    runbook_path TEXT NOT NULL,
+    runbook_title TEXT NOT NULL,
+    runbook_hash TEXT NOT NULL,
+    env TEXT NOT NULL,
+    dry_run INTEGER NOT NULL,
+    operator TEXT NOT NULL,
+    host TEXT NOT NULL,
+    ssh TEXT NOT NULL,
+    kube_context TEXT NOT NULL,
+    variables TEXT NOT NULL,
+    dir TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    item TEXT,
+    actor TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMeta:
+    id: str
+    created: float
+    runbook_path: str
+    runbook_title: str
+    runbook_hash: str
+    env: str
+    dry_run: bool
+    operator: str
+    host: str
+    ssh: str
+    kube_context: str
+    variables: dict[str, str]  # secrets already redacted
+    dir: str
+
+
+class JournalError(Exception):
+    pass
+
+
+class Journal:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise JournalError(f"{self.path}: cannot open journal: {e}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def create_session(self, meta: SessionMeta) -> None:
+        row = asdict(meta)
+        row["variables"] = json.dumps(meta.variables, sort_keys=True)
+        row["dry_run"] = int(meta.dry_run)
+        cols = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._lock:
+            self._db.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", row)
+
+    def append(self, session_id: str, kind: Ev, item: str | None = None, actor: str = "",
+               data: dict[str, Any] | None = None, ts: float | None = None) -> Event:
+        """Commit one event and return it with its sequence number."""
+        payload = data or {}
+        text = json.dumps(payload, sort_keys=True, default=str)
+        when = time.time() if ts is None else ts
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                (seq,) = db.execute(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id = ?",
+                    (session_id,),
+                ).fetchone()
+                db.execute(
+                    "INSERT INTO events (session_id, seq, ts, kind, item, actor, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (session_id, seq, when, kind.value, item, actor, text),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return Event(seq, when, kind, item, actor, payload)
+
+    def events(self, session_id: str, after: int = 0) -> list[Event]:
+        return list(self.iter_events(session_id, after))
+
+    def iter_events(self, session_id: str, after: int = 0) -> Iterator[Event]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, ts, kind, item, actor, data FROM events "
+                "WHERE session_id = ? AND seq > ? ORDER BY seq", (session_id, after),
+            ).fetchall()
+        for seq, ts, kind, item, actor, data in rows:
+            yield Event(seq, ts, Ev(kind), item, actor, json.loads(data))
+
+    def session(self, session_id: str) -> SessionMeta:
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM sessions WHERE id = ?", (session_id,))
+            row = cur.fetchone()
+            names = [d[0] for d in cur.description]
+        if row is None:
+            raise JournalError(f"no session {session_id!r} in {self.path}")
+        return _meta(dict(zip(names, row, strict=True)))
+
+    def sessions(self) -> list[SessionMeta]:
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM sessions ORDER BY created")
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        return [_meta(dict(zip(names, r, strict=True))) for r in rows]
+
+    def find_session(self, prefix: str) -> SessionMeta:
+        matches = [s for s in self.sessions() if s.id.startswith(prefix)]
+        if not matches:
+            raise JournalError(f"no session matching {prefix!r}")
+        if len(matches) > 1:
+            raise JournalError(f"{prefix!r} matches {len(matches)} sessions; give more of the id")
+        return matches[0]
+
+
+def _meta(row: dict[str, Any]) -> SessionMeta:
+    row["variables"] = json.loads(row["variables"])
+    row["dry_run"] = bool(row["dry_run"])
+    return SessionMeta(**row)
