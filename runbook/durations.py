@@ -58,7 +58,7 @@ def parse_range(text: str | int | float) -> tuple[float, float]:
 
 def format_duration(seconds: float) -> str:
     """Short human form: 45s, 12m, 1h05m."""
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:

@@ -162,7 +162,7 @@ class Run:
 
     @property
     def first_mutation_done(self) -> bool:
-        return any(st.mutating_run or st.attempts and self.runbook.item(i).mutating
+        return any(st.mutating_run or (st.attempts and self.runbook.item(i).mutating)
                    for i, st in self.state.items.items())
 
     def close(self) -> None:

@@ -4,10 +4,9 @@ fully; until each is implemented it runs only in dry run ("would run: ...")."""
 from __future__ import annotations
 
 from runbook.stepkind import Param, ParamType
-
 from steps.base import BaseStep
 
-S, I, N, B, L, D, M = (ParamType.STR, ParamType.INT, ParamType.NUMBER, ParamType.BOOL,
+S, INT, N, B, L, D, M = (ParamType.STR, ParamType.INT, ParamType.NUMBER, ParamType.BOOL,
                        ParamType.STR_LIST, ParamType.DURATION, ParamType.MAP)
 
 
@@ -41,7 +40,7 @@ PLANNED: list[tuple[str, bool, str, tuple[Param, ...]]] = [
      (P("deployment", S, True), P("container", S), P("command", L, True),
       P("timeout", D, default=600.0))),
     ("k8s.logs", True, "recent logs of the pods matching a selector, errors counted",
-     (P("selector", S, True), P("tail", I, default=100), P("fail_on", S, default=""))),
+     (P("selector", S, True), P("tail", INT, default=100), P("fail_on", S, default=""))),
     ("k8s.pods", True, "every pod in the namespace Running and Ready",
      (P("selector", S, default=""),)),
     ("http.health", True, "the services' health endpoints, concurrently",
@@ -49,14 +48,14 @@ PLANNED: list[tuple[str, bool, str, tuple[Param, ...]]] = [
       P("services", L, default=()), P("timeout", D, default=5.0),
       P("until_healthy", D, default=0.0, doc="keep polling up to this long"))),
     ("http.check", True, "one HTTP request with an expected status",
-     (P("url", S, True), P("method", S, default="GET"), P("expect_status", I, default=200),
+     (P("url", S, True), P("method", S, default="GET"), P("expect_status", INT, default=200),
       P("headers", M), P("credential_env", S), P("timeout", D, default=10.0))),
     ("pg.connect", True, "connect and run SELECT 1",
      (P("url", S, True),)),
     ("pg.pool", True, "connection-pool settings vs max_connections",
-     (P("url", S, True), P("pool_size", I, True), P("instances", I, default=1))),
+     (P("url", S, True), P("pool_size", INT, True), P("instances", INT, default=1))),
     ("pg.replication", True, "read replica streaming and within the lag threshold",
-     (P("primary_url", S, True), P("replica_url", S, True), P("max_lag_bytes", I, default=16777216),
+     (P("primary_url", S, True), P("replica_url", S, True), P("max_lag_bytes", INT, default=16777216),
       P("max_lag", D, default=30.0))),
     ("pg.connections", True, "connection count stable over a watch period",
      (P("url", S, True), P("watch", D, default=60.0), P("tolerance", N, default=0.2))),

@@ -17,21 +17,23 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
+from runbook.durations import DurationError, parse_duration
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
-
 from steps.base import BaseStep
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-BATCH_SECONDS = 0.1
+BATCH_SECONDS = 0.1  # output reaches the sink at most this often
+POLL_SECONDS = 0.05  # how often cancel and timeout are checked
+LINGER = 0.5  # how long leftovers may hold the pipe after the command ends
 MAX_LINE = 64 * 1024
 
 
 class ShellStep(BaseStep):
     name = "shell"
     doc = "run a command (argv list, no shell) or a bash script; values are quoted"
-    params = (
+    params: ClassVar[tuple[Param, ...]] = (
         Param("argv", ParamType.STR_LIST, doc="program and arguments; each stays one argument"),
         Param("script", ParamType.STR, shell_quoted=True,
               doc="bash script; every ${...} value is shell-quoted"),
@@ -57,57 +59,91 @@ class ShellStep(BaseStep):
         env = dict(os.environ)
         env.update(ctx.process_env)
         env.update({str(k): str(v) for k, v in dict(ctx.param("env") or {}).items()})
-        cwd = ctx.param("cwd") or None
+        cwd = str(ctx.param("cwd") or "") or None
+        if cwd is not None and not os.path.isdir(cwd):
+            return StepResult(Outcome.FAILED, f"working directory {cwd!r} does not exist")
+        try:
+            grace = parse_duration(ctx.param("grace", 5.0))
+        except DurationError as e:
+            return StepResult(Outcome.FAILED, f"grace: {e}")
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 cwd=cwd, env=env, start_new_session=True, close_fds=True,
             )
         except OSError as e:
-            return StepResult(Outcome.FAILED, f"cannot start {argv[0]!r}: {e.strerror}")
+            why = "program not found" if isinstance(e, FileNotFoundError) else e.strerror or str(e)
+            return StepResult(Outcome.FAILED, f"cannot start {argv[0]!r}: {why}")
         ctx.fact("pid", proc.pid)
-        grace = float(ctx.param("grace", 5.0))
-        deadline = time.monotonic() + ctx.timeout_s if ctx.timeout_s else None
-        stopped: Outcome | None = None
-        assert proc.stdout is not None
-        reader = _LineReader(ctx)
-        fd = proc.stdout.fileno()
-        exited_at: float | None = None
-        while True:
-            if exited_at is None and proc.poll() is not None:
-                exited_at = time.monotonic()
-            elif exited_at is not None and time.monotonic() - exited_at > 0.5:
-                # the command ended but something it started still holds the pipe
-                _terminate_group(proc, grace)
-                exited_at = float("inf")
-            if stopped is None:
-                if ctx.cancel.cancelled:
-                    stopped = Outcome.CANCELLED
-                elif deadline is not None and time.monotonic() >= deadline:
-                    stopped = Outcome.TIMED_OUT
-                if stopped is not None:
-                    reader.flush()
-                    _terminate_group(proc, grace)
-            ready, _, _ = select.select([fd], [], [], 0.05)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                reader.feed(chunk)
-            reader.maybe_flush()
-        reader.close()
-        proc.stdout.close()
+        stopped = _pump(proc, ctx, grace)
         code = proc.wait()
         _terminate_group(proc, grace)  # anything the command left in its group
         if stopped is Outcome.CANCELLED:
             return StepResult(stopped, f"cancelled ({ctx.cancel.reason})", code)
         if stopped is Outcome.TIMED_OUT:
-            return StepResult(stopped, f"timed out after {ctx.timeout_s:g}s", code)
+            return StepResult(stopped, f"timed out after {ctx.timeout_s or 0:g}s", code)
         if code == 0:
             return StepResult(Outcome.PASSED, "exit status 0", code)
         if code < 0:
-            return StepResult(Outcome.FAILED, f"killed by {signal.Signals(-code).name}", code)
+            return StepResult(Outcome.FAILED, f"killed by {_signame(-code)}", code)
         return StepResult(Outcome.FAILED, f"exit status {code}", code)
+
+
+def _pump(proc: subprocess.Popen[bytes], ctx: StepContext, grace: float) -> Outcome | None:
+    """Read output until the command has ended and its pipe is closed (or abandoned).
+
+    Returns CANCELLED or TIMED_OUT if the command was stopped, else None. Never blocks
+    on the command for longer than a poll interval without checking cancel and timeout.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    reader = _LineReader(ctx)
+    deadline = time.monotonic() + ctx.timeout_s if ctx.timeout_s else None
+    stopped: Outcome | None = None
+    eof = False
+    exited_at: float | None = None
+    swept_at: float | None = None  # when leftovers holding the pipe were ended
+    try:
+        while True:
+            now = time.monotonic()
+            if proc.poll() is not None:
+                if eof:
+                    break
+                if exited_at is None:
+                    exited_at = now
+                elif swept_at is None and now - exited_at > LINGER:
+                    # the command ended but something it started still holds the pipe
+                    reader.flush()
+                    _terminate_group(proc, grace)
+                    swept_at = time.monotonic()
+                elif swept_at is not None and now - swept_at > LINGER:
+                    break  # held by a process outside the group: stop reading
+            if stopped is None:
+                if ctx.cancel.cancelled:
+                    stopped = Outcome.CANCELLED
+                elif deadline is not None and now >= deadline:
+                    stopped = Outcome.TIMED_OUT
+                if stopped is not None:
+                    reader.flush()
+                    _terminate_group(proc, grace)
+            if eof:  # the pipe is closed but the command runs on
+                try:
+                    proc.wait(timeout=POLL_SECONDS)
+                except subprocess.TimeoutExpired:
+                    pass
+            elif poller.poll(POLL_SECONDS * 1000):
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    reader.feed(chunk)
+                else:
+                    eof = True
+            reader.maybe_flush()
+    finally:
+        reader.close()
+        proc.stdout.close()
+    return stopped
 
 
 class _LineReader:
@@ -149,6 +185,13 @@ class _LineReader:
 def _clean(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace").rstrip("\r")
     return ANSI.sub("", text) if "\x1b" in text else text
+
+
+def _signame(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
 
 
 def _group_alive(pgid: int) -> bool:

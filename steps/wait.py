@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from runbook.durations import format_duration
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
-
 from steps.base import BaseStep
 
 
 class WaitStep(BaseStep):
     name = "wait"
     doc = "wait for a period, reporting the time left every minute"
-    params = (Param("seconds", ParamType.DURATION, True, doc="how long"),)
+    params: ClassVar[tuple[Param, ...]] = (Param("seconds", ParamType.DURATION, True, doc="how long"),)
 
-    def describe(self, params: dict[str, object]) -> str:  # type: ignore[override]
+    def describe(self, params: Mapping[str, Any]) -> str:
         return f"wait {format_duration(float(str(params.get('seconds', 0))))}"
 
     def run(self, ctx: StepContext) -> StepResult:

@@ -1,0 +1,244 @@
+"""The one composition root: parses the command line, builds the step registry
+and (lazily) the app. Errors are one line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runbook import paths
+from runbook.loader import LoadFailed, load
+from runbook.model import ItemKind, Runbook
+
+if TYPE_CHECKING:
+    from runbook.stepkind import StepRegistry
+
+EXIT_USAGE = 2
+BUNDLED = Path(__file__).resolve().parent.parent / "runbooks" / "creatorbridge-deploy.yaml"
+
+
+class CliError(Exception):
+    """A one-line error for the user; exit status attached."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def registry() -> StepRegistry:
+    from steps import default_registry
+    return default_registry()
+
+
+def load_or_fail(path: str, reg: StepRegistry) -> Runbook:
+    try:
+        return load(path, reg)
+    except LoadFailed as e:
+        for err in e.errors:
+            print(err, file=sys.stderr)
+        raise CliError(f"{len(e.errors)} error(s) in {path}", EXIT_USAGE) from None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    reg = registry()
+    failed = 0
+    for f in args.files:
+        try:
+            rb = load(f, reg)
+        except LoadFailed as e:
+            for err in e.errors:
+                print(err, file=sys.stderr)
+            failed += 1
+            continue
+        n = len(rb.all_items())
+        print(f"ok: {f}: {len(rb.phases)} phases, {n} items, "
+              f"environments: {', '.join(e.name for e in rb.environments)}")
+    return EXIT_USAGE if failed else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from runbook.schema import json_schema
+    print(json.dumps(json_schema(registry()), indent=2))
+    return 0
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def resolve_run_inputs(rb: Runbook, env: str | None, pairs: list[str],
+                       interactive: bool) -> tuple[str, dict[str, str]]:
+    from runbook.variables import VariableError, check_value, parse_assignments, resolve
+    names = [e.name for e in rb.environments]
+    if env is None:
+        if not interactive or len(names) == 0:
+            raise CliError(f"--env is required (one of: {', '.join(names)})")
+        env = input(f"environment ({'/'.join(names)}): ").strip()
+    if env not in names:
+        raise CliError(f"--env {env!r}: not an environment of this runbook "
+                       f"(one of: {', '.join(names)})")
+    given, errs = parse_assignments(pairs)
+    values, errors, missing = resolve(rb, given, os.environ)
+    errors = errs + errors
+    if errors:
+        raise CliError("; ".join(errors))
+    for name in missing:
+        var = rb.variable(name)
+        assert var is not None
+        if not interactive:
+            raise CliError(f"{name}: required variable has no value (give --var {name}=...)")
+        while True:
+            prompt = f"{var.prompt or name} [{name}]: "
+            raw = getpass.getpass(prompt) if var.secret else input(prompt)
+            try:
+                values[name] = check_value(var, raw)
+                break
+            except VariableError as e:
+                print(f"  {e}", file=sys.stderr)
+    return env, values
+
+
+def needs_person(rb: Runbook, env: str) -> list[str]:
+    return [i.id for i in rb.all_items()
+            if i.kind in (ItemKind.CONFIRM, ItemKind.CHOICE)
+            and not (i.when and i.when.envs and env not in i.when.envs)]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    reg = registry()
+    path = args.file or str(BUNDLED)
+    rb = load_or_fail(path, reg)
+    interactive = _interactive()
+    env, values = resolve_run_inputs(rb, args.env, args.var or [], interactive)
+    from runbook.journal import Journal
+    from runbook.operator import current
+    from runbook.run import Run
+    if not args.headless:
+        try:
+            from screens.app import run_app  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            run_app = None
+        if run_app is not None and interactive:
+            return int(run_app(rb, env, values, reg, args))
+    if not interactive:
+        people = needs_person(rb, env)
+        if people:
+            raise CliError(f"{len(people)} item(s) need a person to confirm (first: {people[0]}) "
+                           "and there is no terminal; run it in a terminal", 3)
+    from runbook.headless import Headless
+    journal = Journal(args.journal or paths.journal_path())
+    run = Run.start(journal, rb, env, values, reg, current(), args.dry_run, args.context)
+    ask = input if interactive else None
+    return Headless(run, ask, sys.stdout).main()
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    import time
+
+    from runbook.journal import Journal
+    journal_file = Path(args.journal or paths.journal_path())
+    if not journal_file.exists():
+        print(f"no sessions yet ({journal_file} does not exist)")
+        return 0
+    j = Journal(journal_file)
+    rows = j.sessions()
+    if not rows:
+        print("no sessions yet")
+    for s in rows:
+        events = j.events(s.id)
+        last = events[-1].kind.value if events else "-"
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(s.created))
+        print(f"{s.id}  {when}Z  {s.env:<11} {'dry-run ' if s.dry_run else ''}"
+              f"{s.operator}@{s.host}  {s.runbook_title}  ({len(events)} events, last {last})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from runbook.journal import Journal, JournalError
+    from runbook.report import build, to_json, to_markdown
+    journal_file = Path(args.journal or paths.journal_path())
+    if not journal_file.exists():
+        raise CliError(f"no journal at {journal_file}")
+    j = Journal(journal_file)
+    try:
+        meta = j.find_session(args.session)
+    except JournalError as e:
+        raise CliError(str(e)) from None
+    rb: Runbook | None
+    try:
+        rb = load(meta.runbook_path, registry())
+    except LoadFailed:
+        rb = None
+    report = build(meta, j.events(meta.id), rb)
+    text = to_json(report) if args.format == "json" else to_markdown(report)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="runbook", description="Guided, executable, auditable runbooks.")
+    p.add_argument("--journal", help="journal file (default: $RUNBOOK_STATE_DIR or "
+                                     "$XDG_STATE_HOME/runbook/journal.db)")
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("validate", help="check runbook files; errors as file:line:col: message")
+    v.add_argument("files", nargs="+")
+    v.set_defaults(fn=cmd_validate)
+    s = sub.add_parser("schema", help="print the JSON Schema of the runbook format")
+    s.set_defaults(fn=cmd_schema)
+    r = sub.add_parser("run", help="run a runbook (TUI, or --headless)")
+    r.add_argument("file", nargs="?", help="runbook YAML (default: the bundled CreatorBridge deploy)")
+    r.add_argument("--env", help="environment to run against")
+    r.add_argument("--var", action="append", metavar="K=V", help="set a variable (repeatable)")
+    r.add_argument("--dry-run", action="store_true", help="run checks, show what actions would do")
+    r.add_argument("--headless", action="store_true", help="plain line-oriented mode")
+    r.add_argument("--context", help="kube context (default: the environment's)")
+    r.set_defaults(fn=cmd_run)
+    ss = sub.add_parser("sessions", help="list the sessions in the journal")
+    ss.set_defaults(fn=cmd_sessions)
+    rp = sub.add_parser("report", help="deployment log of a session")
+    rp.add_argument("session", help="session id (or a unique prefix)")
+    rp.add_argument("--format", choices=("md", "json"), default="md")
+    rp.add_argument("--output", "-o", help="write to this file")
+    rp.set_defaults(fn=cmd_report)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except CliError as e:
+        print(f"runbook: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print("runbook: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:  # last resort: one line on screen, the traceback in a file
+        crash = paths.state_dir() / "crash.log"
+        try:
+            crash.parent.mkdir(parents=True, exist_ok=True)
+            with open(crash, "a", encoding="utf-8") as f:
+                traceback.print_exc(file=f)
+            where = f" (details in {crash})"
+        except OSError:
+            where = ""
+        print(f"runbook: internal error: {type(e).__name__}: {e}{where}", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The headless runner: a plain, line-oriented mode for scripts and rehearsals.
+
+It runs automated items, asks for confirmations on the terminal, and refuses
+to go on when a person is needed and there is no terminal.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import TextIO
+
+from runbook.durations import format_duration, format_range
+from runbook.events import Ev
+from runbook.model import Item, ItemKind
+from runbook.policy import window_status
+from runbook.run import Refused, Run
+from runbook.state import Status, blocking
+from runbook.stepkind import CancelToken, Outcome
+
+Ask = Callable[[str], str]
+
+EXIT_OK, EXIT_FAILED, EXIT_NO_TTY, EXIT_ABORTED = 0, 1, 3, 4
+
+
+class Abort(Exception):
+    pass
+
+
+class NoTerminal(Exception):
+    pass
+
+
+class Headless:
+    def __init__(self, run: Run, ask: Ask | None, out: TextIO) -> None:
+        self.run = run
+        self.ask = ask
+        self.out = out
+        self._cancel: CancelToken | None = None
+
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def prompt(self, question: str, valid: tuple[str, ...] = ()) -> str:
+        if self.ask is None:
+            raise NoTerminal(question)
+        while True:
+            try:
+                answer = self.ask(question).strip()
+            except EOFError:
+                raise Abort("input closed") from None
+            if not valid or answer.lower() in valid:
+                return answer
+            self.say(f"  please answer one of: {', '.join(v for v in valid if v)}")
+
+    # -- the run -------------------------------------------------------------
+    def main(self) -> int:
+        r = self.run
+        rb = r.runbook
+        badge = " [DRY RUN]" if r.meta.dry_run else ""
+        self.say(f"== {rb.title} — {r.env.name}{badge}")
+        self.say(f"   session {r.meta.id}  operator {r.operator.name} {r.operator.ssh}".rstrip())
+        self.say(f"   journal {r.journal.path}  logs {r.dir / 'logs'}")
+        try:
+            self._window_guard()
+            while True:
+                phase = rb.phases[r.state.phase]
+                self.say(f"\n## Phase {r.state.phase + 1}/{len(rb.phases)}: {phase.title}")
+                for section in phase.sections:
+                    self.say(f"\n### {section.title}"
+                             + (f"  (expected {format_range(section.expected)})"
+                                if section.expected else ""))
+                    for item in section.items:
+                        self._item(item)
+                        for option in item.options:
+                            for b in option.items:
+                                self._item(b)
+                blockers = blocking(rb, r.state, r.state.phase)
+                if blockers:
+                    self.say("phase blocked by: " + "; ".join(str(b) for b in blockers))
+                    return EXIT_FAILED
+                if r.state.phase + 1 >= len(rb.phases):
+                    break
+                r.advance()
+            r.finish("completed")
+            self.say(f"\n== done: session {r.meta.id} completed")
+            return EXIT_OK
+        except NoTerminal as e:
+            self.say(f"\nerror: a person must answer ({e}) and there is no terminal; "
+                     "run it in a terminal, or in the TUI")
+            return EXIT_NO_TTY
+        except Abort as e:
+            self.say(f"\nstopped: {e}. Session {r.meta.id} is left open in the journal.")
+            return EXIT_ABORTED
+
+    def _window_guard(self) -> None:
+        r = self.run
+        if r.meta.dry_run or "window" in r.state.guards:
+            return
+        status = window_status(r.env.policy.window, time.time())
+        self.say(f"   window: {status.text}")
+        if status.open:
+            return
+        self.say("   Outside the maintenance window: going on needs a reason, which is journaled.")
+        reason = self.prompt("   override reason (empty to stop): ")
+        if not reason:
+            raise Abort("outside the maintenance window")
+        r.emit(Ev.GUARD_OVERRIDE, data={"guard": "window", "reason": reason})
+
+    def _typed_guard(self) -> None:
+        r = self.run
+        if r.meta.dry_run or not r.env.policy.typed_confirmation or "typed-env" in r.state.guards:
+            return
+        self.say(f"   This is the first change to {r.env.name.upper()}.")
+        typed = self.prompt(f"   type the environment name ({r.env.name}) to go on: ")
+        if typed != r.env.name:
+            raise Abort("environment name not typed")
+        r.emit(Ev.GUARD_CONFIRMED, data={"guard": "typed-env", "reason": f"typed {typed}"})
+
+    def _item(self, item: Item) -> None:
+        r = self.run
+        while True:
+            st = r.state.items[item.id]
+            if st.status is Status.NOT_TAKEN:
+                return
+            if st.done:
+                self.say(f"  ✓ {item.title} [{st.status}]")
+                return
+            if item.kind is ItemKind.NOTE:
+                self.say(f"  ℹ {item.title}" + (f"\n    {item.help}" if item.help else ""))
+                r.confirm(item.id)
+                return
+            if item.kind is ItemKind.CONFIRM:
+                if self._confirm(item):
+                    return
+            elif item.kind is ItemKind.CHOICE:
+                self._choice(item)
+                return
+            elif self._execute(item):
+                return
+
+    def _confirm(self, item: Item) -> bool:
+        r = self.run
+        self.say(f"  ? {item.title}" + ("" if item.required else " (optional)"))
+        if item.help:
+            self.say(f"    {item.help}")
+        keys = ("y", "o", "q") if item.required else ("y", "s", "q")
+        choices = "[y] confirm  " + ("[o] override" if item.required else "[s] skip") + "  [q] quit"
+        answer = self.prompt(f"    {choices}: ", keys).lower()
+        if answer == "q":
+            raise Abort("quit")
+        if answer == "y":
+            r.confirm(item.id)
+            return True
+        reason = self.prompt("    reason: ")
+        if not reason:
+            return False
+        (r.override if answer == "o" else r.skip)(item.id, reason)
+        return True
+
+    def _choice(self, item: Item) -> None:
+        self.say(f"  ? {item.title}")
+        for n, o in enumerate(item.options, 1):
+            self.say(f"    {n}. {o.title}{' (recommended)' if o.recommended else ''}")
+        valid = (*(str(n) for n in range(1, len(item.options) + 1)), "q")
+        answer = self.prompt("    choose a number, or [q] quit: ", valid)
+        if answer == "q":
+            raise Abort("quit")
+        self.run.choose(item.id, item.options[int(answer) - 1].id)
+
+    def _execute(self, item: Item) -> bool:
+        r = self.run
+        if item.mutating:
+            self._typed_guard()
+        why = r.check(Ev.ITEM_STARTED, item.id)
+        if why:
+            self.say(f"  ✗ {item.title}: cannot run: {why}")
+            return self._after_failure(item)
+        expected = f" (expected {format_range(item.expected)})" if item.expected else ""
+        self.say(f"  ▶ {item.title}{expected}\n    $ {r.describe(item)}")
+        cancel = CancelToken()
+        previous = _on_sigint(cancel)
+        try:
+            result = r.execute(item.id, cancel, self._print_lines)
+        except Refused as e:
+            self.say(f"    refused: {e}")
+            return self._after_failure(item)
+        finally:
+            signal.signal(signal.SIGINT, previous) if previous is not None else None
+        st = r.state.items[item.id]
+        took = f" in {format_duration(time.time() - st.started)}" if st.started else ""
+        mark = {Outcome.PASSED: "✓", Outcome.DRY_RUN: "·"}.get(result.outcome, "✗")
+        self.say(f"  {mark} {result.outcome}{took}: {r.redactor(result.message)}")
+        if st.done:
+            return True
+        return self._after_failure(item)
+
+    def _after_failure(self, item: Item) -> bool:
+        keys = ("r", "o", "q") + (("s",) if not item.required else ())
+        answer = self.prompt("    [r] retry  [o] override" + ("  [s] skip" if not item.required
+                                                              else "") + "  [q] quit: ",
+                             keys).lower()
+        if answer == "q":
+            raise Abort("quit after a failure")
+        if answer == "r":
+            return False
+        reason = self.prompt("    reason (journaled): ")
+        if not reason:
+            return False
+        (self.run.override if answer == "o" else self.run.skip)(item.id, reason)
+        return True
+
+    def _print_lines(self, item_id: str, lines: list[str]) -> None:
+        self.out.write("".join(f"    │ {line}\n" for line in lines))
+        self.out.flush()
+
+
+def _on_sigint(cancel: CancelToken) -> Callable[[int, FrameType | None], object] | int | None:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        cancel.cancel("interrupted (Ctrl-C)")
+
+    return signal.signal(signal.SIGINT, handler)

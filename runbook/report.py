@@ -1,0 +1,155 @@
+"""The deployment log of a session, from the journal: Markdown or JSON.
+
+Built from the events alone (who, what, when, outcomes, tails, reasons), with
+titles and expected durations taken from the runbook when it is available.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from runbook.durations import format_duration, format_range
+from runbook.events import Ev, Event
+from runbook.journal import SessionMeta
+from runbook.model import Runbook
+from runbook.state import fold
+
+
+@dataclass
+class ItemReport:
+    id: str
+    title: str
+    phase: str
+    section: str
+    status: str = "pending"
+    expected: str = ""
+    seconds: float | None = None
+    actor: str = ""
+    when: float | None = None
+    reason: str = ""
+    command: str = ""
+    message: str = ""
+    tail: list[str] = field(default_factory=list)
+    log: str = ""
+    choice: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _ts(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if t else "-"
+
+
+def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> dict[str, Any]:
+    items: dict[str, ItemReport] = {}
+    if runbook is not None:
+        for it in runbook.all_items():
+            items[it.id] = ItemReport(it.id, it.title, it.phase, it.section,
+                                      expected=format_range(it.expected))
+        state = fold(runbook, meta.env, events)
+        for iid, st in state.items.items():
+            items[iid].status = st.status.value
+            items[iid].reason = st.reason
+    timeline: list[dict[str, Any]] = []
+    overrides: list[dict[str, Any]] = []
+    for ev in events:
+        timeline.append({"seq": ev.seq, "time": _ts(ev.ts), "event": ev.kind.value,
+                         "item": ev.item, "actor": ev.actor})
+        if ev.kind in (Ev.ITEM_OVERRIDDEN, Ev.GUARD_OVERRIDE, Ev.ITEM_SKIPPED):
+            overrides.append({"time": _ts(ev.ts), "what": ev.kind.value,
+                              "item": ev.item or ev.get("guard"), "actor": ev.actor,
+                              "reason": ev.get("reason", "")})
+        if ev.item is None:
+            continue
+        r = items.setdefault(ev.item, ItemReport(ev.item, ev.item, "", ""))
+        if runbook is None:
+            r.status = {Ev.ITEM_CONFIRMED: "confirmed", Ev.ITEM_SKIPPED: "skipped",
+                        Ev.ITEM_OVERRIDDEN: "overridden", Ev.ITEM_CHOSEN: "confirmed",
+                        Ev.ITEM_STARTED: "running", Ev.ITEM_INTENT: "running",
+                        }.get(ev.kind, str(ev.get("outcome", r.status)))
+        if ev.kind in (Ev.ITEM_STARTED, Ev.ITEM_INTENT):
+            r.command = str(ev.get("command", ""))
+            r.actor = ev.actor
+        elif ev.kind is Ev.ITEM_RESULT:
+            r.seconds = ev.get("seconds")
+            r.message = str(ev.get("message", ""))
+            r.tail = list(ev.get("tail", []))
+            r.log = str(ev.get("log", ""))
+            r.facts.update({k: v for k, v in (ev.get("facts") or {}).items() if k != "pid"})
+            r.when = ev.ts
+        elif ev.kind in (Ev.ITEM_CONFIRMED, Ev.ITEM_SKIPPED, Ev.ITEM_OVERRIDDEN, Ev.ITEM_CHOSEN):
+            r.actor, r.when = ev.actor, ev.ts
+            r.reason = str(ev.get("reason", "") or ev.get("note", ""))
+            if ev.kind is Ev.ITEM_CHOSEN:
+                r.choice = str(ev.get("option"))
+    first = events[0].ts if events else meta.created
+    last = events[-1].ts if events else meta.created
+    finished = next((e for e in reversed(events) if e.kind is Ev.SESSION_FINISHED), None)
+    return {
+        "session": meta.id, "runbook": meta.runbook_title, "runbook_path": meta.runbook_path,
+        "runbook_hash": meta.runbook_hash,
+        "runbook_changed": bool(runbook and runbook.content_hash != meta.runbook_hash),
+        "environment": meta.env, "dry_run": meta.dry_run,
+        "operator": f"{meta.operator}@{meta.host}", "ssh": meta.ssh,
+        "kube_context": meta.kube_context, "variables": meta.variables,
+        "started": _ts(first), "ended": _ts(last), "duration_s": round(last - first, 1),
+        "outcome": finished.get("outcome") if finished else "unfinished",
+        "expected_total": format_range(runbook.expected_total()) if runbook else "",
+        "items": [vars(r) for r in items.values()],
+        "overrides": overrides,
+        "failures": [vars(r) for r in items.values() if r.status in ("failed", "needs-reconcile")],
+        "timeline": timeline,
+    }
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, default=str)
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    r = report
+    out = [f"# Deployment log: {r['runbook']}", ""]
+    out += [f"- **Session:** `{r['session']}`",
+            f"- **Environment:** {r['environment']}{' (DRY RUN)' if r['dry_run'] else ''}",
+            f"- **Operator:** {r['operator']} {r['ssh']}".rstrip(),
+            f"- **Kube context:** {r['kube_context'] or '-'}",
+            f"- **Started:** {r['started']}  **Ended:** {r['ended']}  "
+            f"**Duration:** {format_duration(r['duration_s'])}"
+            + (f" (expected {r['expected_total']})" if r["expected_total"] else ""),
+            f"- **Outcome:** {r['outcome']}"]
+    if r["variables"]:
+        out.append("- **Variables:** " + ", ".join(f"`{k}={v}`" for k, v in r["variables"].items()))
+    if r["runbook_changed"]:
+        out.append("- **Warning:** the runbook file changed since this session began")
+    out += ["", "## Items", "", "| item | status | by | when | took | expected |",
+            "|---|---|---|---|---|---|"]
+    for it in r["items"]:
+        took = format_duration(it["seconds"]) if it["seconds"] is not None else ""
+        title = it["title"].replace("|", "\\|")
+        out.append(f"| {title} (`{it['id']}`) | {it['status']}"
+                   f"{' → ' + it['choice'] if it['choice'] else ''} | {it['actor']} | "
+                   f"{_ts(it['when']) if it['when'] else ''} | {took} | {it['expected']} |")
+    if r["overrides"]:
+        out += ["", "## Overrides and skips", ""]
+        for o in r["overrides"]:
+            out.append(f"- {o['time']} **{o['what']}** `{o['item']}` by {o['actor']}: {o['reason']}")
+    if r["failures"]:
+        out += ["", "## Failures", ""]
+        for f in r["failures"]:
+            out.append(f"- `{f['id']}` {f['status']}: {f['message']}")
+    ran = [it for it in r["items"] if it["command"]]
+    if ran:
+        out += ["", "## Outputs", ""]
+        for it in ran:
+            out += [f"### {it['title']}", "", f"`{it['command']}` → {it['message'] or it['status']}"]
+            if it["facts"]:
+                out.append("")
+                out += [f"- {k}: {v}" for k, v in it["facts"].items()]
+            if it["tail"]:
+                out += ["", "```", *it["tail"], "```"]
+            if it["log"]:
+                out += ["", f"Full output: `{it['log']}`"]
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
