@@ -116,27 +116,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = args.file or str(BUNDLED)
     rb = load_or_fail(path, reg)
     interactive = _interactive()
+    if not args.headless and interactive and _tui_available():
+        from screens.app import run_app
+        env, values, missing = resolve_for_form(rb, args.env, args.var or [])
+        return run_app(rb, env, values, reg, args, tuple(missing))
     env, values = resolve_run_inputs(rb, args.env, args.var or [], interactive)
-    from runbook.journal import Journal
-    from runbook.operator import current
-    from runbook.run import Run
-    if not args.headless:
-        try:
-            from screens.app import run_app  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            run_app = None
-        if run_app is not None and interactive:
-            return int(run_app(rb, env, values, reg, args))
     if not interactive:
         people = needs_person(rb, env)
         if people:
             raise CliError(f"{len(people)} item(s) need a person to confirm (first: {people[0]}) "
                            "and there is no terminal; run it in a terminal", 3)
     from runbook.headless import Headless
+    from runbook.journal import Journal
+    from runbook.operator import current
+    from runbook.run import Run
     journal = Journal(args.journal or paths.journal_path())
     run = Run.start(journal, rb, env, values, reg, current(), args.dry_run, args.context)
     ask = input if interactive else None
     return Headless(run, ask, sys.stdout).main()
+
+
+def _tui_available() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("textual") is not None
+
+
+def resolve_for_form(rb: Runbook, env: str | None,
+                     pairs: list[str]) -> tuple[str | None, dict[str, str], list[str]]:
+    """What the command line gave; the TUI's form asks for the rest."""
+    from runbook.variables import parse_assignments, resolve
+    names = [e.name for e in rb.environments]
+    if env is not None and env not in names:
+        raise CliError(f"--env {env!r}: not an environment of this runbook "
+                       f"(one of: {', '.join(names)})")
+    given, errs = parse_assignments(pairs)
+    values, errors, missing = resolve(rb, given, os.environ)
+    if errs + errors:
+        raise CliError("; ".join(errs + errors))
+    return env, values, missing
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:

@@ -1,0 +1,97 @@
+"""The Textual application and the one factory that the CLI and the tests share."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from runbook.journal import Journal
+from runbook.model import Runbook
+from runbook.operator import Operator
+from runbook.run import Run
+from runbook.stepkind import StepRegistry
+from screens.modals.setup_screen import SetupResult, SetupScreen
+from screens.run_screen import BINDINGS, RunScreen
+
+
+@dataclass
+class AppConfig:
+    runbook: Runbook
+    registry: StepRegistry
+    journal: Journal
+    operator: Operator
+    env: str | None
+    values: dict[str, str]
+    dry_run: bool
+    kube_context: str | None = None
+    missing: tuple[str, ...] = ()  # required variables without a value
+
+
+class RunbookApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "runbook"
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, config: AppConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.current_run: Run | None = None
+
+    def on_mount(self) -> None:
+        c = self.config
+        self.title = c.runbook.title
+        needs_setup = c.env is None or bool(c.missing)
+        if needs_setup:
+            self.push_screen(SetupScreen(c.runbook, c.env, c.values), self._setup_done)
+        else:
+            assert c.env is not None
+            self.start_run(c.env, c.values)
+
+    def _setup_done(self, result: SetupResult | None) -> None:
+        if result is None:
+            self.exit(1)
+            return
+        self.start_run(*result)
+
+    def start_run(self, env: str, values: dict[str, str]) -> None:
+        c = self.config
+        self.current_run = Run.start(c.journal, c.runbook, env, values, c.registry, c.operator,
+                             c.dry_run, c.kube_context)
+        self.sub_title = f"{env}{' (dry run)' if c.dry_run else ''}"
+        self.push_screen(RunScreen(self.current_run))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, RunScreen):
+            for b in BINDINGS:
+                area = (b.id or "app.x").split(".")[0]
+                action = b.action
+
+                def run_action(action: str = action) -> None:
+                    self.call_later(screen.run_action, action)
+
+                yield SystemCommand(f"{area}: {b.description.lower()}",
+                                    f"key {b.key.replace('_', ' ')}", run_action)
+
+
+def build_app(config: AppConfig) -> RunbookApp:
+    return RunbookApp(config)
+
+
+def run_app(runbook: Runbook, env: str | None, values: dict[str, str], registry: StepRegistry,
+            args: argparse.Namespace, missing: tuple[str, ...] = ()) -> int:
+    from runbook import paths
+    from runbook.operator import current
+    journal = Journal(Path(args.journal) if args.journal else paths.journal_path())
+    app = build_app(AppConfig(runbook, registry, journal, current(), env, values,
+                              bool(args.dry_run), args.context, missing))
+    code = app.run()
+    if app.current_run is not None:
+        sid = app.current_run.meta.id
+        print(f"session {sid}: report with `runbook report {sid}`")
+    return int(code or 0)

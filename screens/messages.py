@@ -1,0 +1,41 @@
+"""Messages the UI receives from workers and watchers: dataclasses named for what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from runbook.events import Event
+from runbook.state import RunState
+
+
+@dataclass
+class RunEvent(Message):
+    """An event was journaled; `state` is the run state after it."""
+
+    event: Event
+    state: RunState
+
+
+@dataclass
+class StepFinished(Message):
+    item: str
+    outcome: str
+    message: str
+
+
+@dataclass
+class PodsSnapshot(Message):
+    """The pods of the namespace now: one dict per pod (name, ready, status, restarts, age,
+    node, image)."""
+
+    pods: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class HealthSnapshot(Message):
+    """Health of services now: name -> {status, latency_ms, checked, detail}."""
+
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)

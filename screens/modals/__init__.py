@@ -1,0 +1,1 @@
+"""Modal screens: yes/no, reason, typed environment name, choice, variables form."""

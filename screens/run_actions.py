@@ -1,0 +1,254 @@
+"""The operator's actions on a run: run, confirm, cancel, skip, override, phase, quit.
+
+Each action goes through the engine (`Run`), which journals it or refuses it
+with a reason; a refusal is shown, never swallowed. Automated items run in
+thread workers, several at once; each has its own cancel token.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.widgets import TabbedContent
+
+from runbook.events import Ev
+from runbook.model import Item, ItemKind
+from runbook.policy import window_status
+from runbook.run import Refused
+from runbook.stepkind import CancelToken
+from screens.modals.choice_modal import ChoiceModal
+from screens.modals.confirm_modal import ConfirmModal
+from screens.modals.reason_modal import ReasonModal
+from screens.modals.search_modal import SearchModal
+from screens.modals.typed_env_modal import TypedEnvModal
+
+if TYPE_CHECKING:
+    from screens.run_screen import RunScreen
+
+
+class RunActions:
+    """Mixed into RunScreen; `self` is the screen."""
+
+    def _init_actions(self) -> None:
+        self.tokens: dict[str, CancelToken] = {}
+        self.threads: dict[str, threading.Thread] = {}
+
+    # -- items -----------------------------------------------------------------------
+    def action_run_item(self: RunScreen) -> None:
+        item = self.item
+        if item is None:
+            return
+        if item.kind is ItemKind.CHOICE:
+            self._choose(item)
+            return
+        if item.kind in (ItemKind.CONFIRM, ItemKind.NOTE):
+            self.notify("a person checks this one: press c to confirm it", severity="warning")
+            return
+        self._guarded_start(item)
+
+    @work(group="guards")
+    async def _guarded_start(self: RunScreen, item: Item) -> None:
+        run = self.run
+        why = run.check(Ev.ITEM_STARTED, item.id)
+        if why:
+            self.notify(why, title=f"Cannot run {item.id}", severity="error")
+            return
+        if item.mutating and not run.meta.dry_run:
+            if "window" not in run.state.guards:
+                ws = window_status(run.env.policy.window, time.time())
+                if not ws.open:
+                    reason = await self.app.push_screen_wait(ReasonModal(
+                        f"{ws.text}. Going on outside the window needs a reason."))
+                    if not reason:
+                        return
+                    run.emit(Ev.GUARD_OVERRIDE, data={"guard": "window", "reason": reason})
+            if run.env.policy.typed_confirmation and "typed-env" not in run.state.guards:
+                ok = await self.app.push_screen_wait(TypedEnvModal(run.env.name, run.describe(item)))
+                if not ok:
+                    return
+                run.emit(Ev.GUARD_CONFIRMED, data={"guard": "typed-env",
+                                                   "reason": f"typed {run.env.name}"})
+        self.start_item(item.id)
+
+    def start_item(self: RunScreen, item_id: str) -> None:
+        """Start a thread worker for the item (no guards: callers check them)."""
+        if item_id in self.threads and self.threads[item_id].is_alive():
+            self.notify(f"{item_id} is already running", severity="warning")
+            return
+        token = CancelToken()
+        self.tokens[item_id] = token
+        worker = self.run_worker(lambda: self._execute(item_id, token), thread=True,
+                                 group="items", name=item_id, exit_on_error=False)
+        del worker
+        if self.item is not None and self.item.id == item_id:
+            self.query_one(TabbedContent).active = "tab-log"
+
+    def _execute(self: RunScreen, item_id: str, token: CancelToken) -> None:
+        self.threads[item_id] = threading.current_thread()
+        try:
+            self.run.execute(item_id, token, self.bridge.output)
+        except Refused as e:
+            self.app.call_from_thread(self.notify, str(e), title="Refused", severity="error")
+        finally:
+            self.tokens.pop(item_id, None)
+            self.threads.pop(item_id, None)
+
+    def action_confirm_item(self: RunScreen) -> None:
+        item = self.item
+        if item is None:
+            return
+        if item.kind is ItemKind.CHOICE:
+            self._choose(item)
+            return
+        if item.automated or item.kind is ItemKind.WAIT:
+            self.notify("automated: press r to run it (or o to override with a reason)",
+                        severity="warning")
+            return
+        try:
+            self.run.confirm(item.id)
+        except Refused as e:
+            self.notify(str(e), title="Cannot confirm", severity="error")
+            return
+        self._advance_cursor()
+
+    def _choose(self: RunScreen, item: Item) -> None:
+        why = self.run.check(Ev.ITEM_CHOSEN, item.id, {"option": item.options[0].id})
+        if why:
+            self.notify(why, title="Cannot choose", severity="error")
+            return
+
+        def chosen(option: str | None) -> None:
+            if option:
+                try:
+                    self.run.choose(item.id, option)
+                except Refused as e:
+                    self.notify(str(e), severity="error")
+
+        self.app.push_screen(ChoiceModal(item), chosen)
+
+    def action_cancel_item(self: RunScreen) -> None:
+        item = self.item
+        token = self.tokens.get(item.id) if item else None
+        if item is None or token is None:
+            self.notify("nothing running here to cancel", severity="warning")
+            return
+        token.cancel("cancelled by operator")
+        self.notify(f"cancelling {item.id}…")
+
+    def action_skip_item(self: RunScreen) -> None:
+        self._with_reason("skip", "Skip {title}")
+
+    def action_override_item(self: RunScreen) -> None:
+        self._with_reason("override", "Override {title}: it will count as done")
+
+    def _with_reason(self: RunScreen, what: str, title: str) -> None:
+        item = self.item
+        if item is None:
+            return
+        kind = Ev.ITEM_SKIPPED if what == "skip" else Ev.ITEM_OVERRIDDEN
+        why = self.run.check(kind, item.id, {"reason": "x"})
+        if why:
+            self.notify(why, title=f"Cannot {what}", severity="error")
+            return
+
+        def done(reason: str | None) -> None:
+            if reason:
+                try:
+                    (self.run.skip if what == "skip" else self.run.override)(item.id, reason)
+                except Refused as e:
+                    self.notify(str(e), severity="error")
+
+        self.app.push_screen(ReasonModal(title.format(title=item.title)), done)
+
+    def action_run_section_checks(self: RunScreen) -> None:
+        started = 0
+        for it in self.query_one("ItemList").items:  # type: ignore[attr-defined]
+            if it.kind is ItemKind.CHECK and self.run.check(Ev.ITEM_STARTED, it.id) is None:
+                self.start_item(it.id)
+                started += 1
+        self.notify(f"started {started} check(s)" if started else "no checks to run here")
+
+    # -- phases and navigation -----------------------------------------------------
+    def action_next_phase(self: RunScreen) -> None:
+        rb = self.run.runbook
+        if self.run.state.phase + 1 >= len(rb.phases):
+            self._finish_run()
+            return
+        try:
+            self.run.advance()
+        except Refused as e:
+            self.notify(str(e).replace("; ", "\n"), title="Next phase refused", severity="error",
+                        timeout=10)
+            return
+        self._show_section(rb.phases[self.run.state.phase].sections[0])
+
+    def _finish_run(self: RunScreen) -> None:
+        from runbook.state import blocking
+        blockers = blocking(self.run.runbook, self.run.state, self.run.state.phase)
+        if blockers:
+            self.notify("\n".join(str(b) for b in blockers), title="Cannot finish yet",
+                        severity="error", timeout=10)
+            return
+        if not self.run.state.finished:
+            self.run.finish("completed")
+        self.notify(f"session {self.run.meta.id} completed", title="Done")
+
+    def action_next_section(self: RunScreen) -> None:
+        self._step_section(1)
+
+    def action_prev_section(self: RunScreen) -> None:
+        self._step_section(-1)
+
+    def _step_section(self: RunScreen, delta: int) -> None:
+        sections = [s for p in self.run.runbook.phases for s in p.sections]
+        n = sections.index(self.section) + delta
+        if 0 <= n < len(sections):
+            self._show_section(sections[n])
+
+    def _advance_cursor(self: RunScreen) -> None:
+        items = self.query_one("ItemList")
+        if items.cursor_row + 1 < items.row_count:  # type: ignore[attr-defined]
+            items.move_cursor(row=items.cursor_row + 1)  # type: ignore[attr-defined]
+
+    def action_search(self: RunScreen) -> None:
+        def found(item_id: str | None) -> None:
+            if item_id:
+                self.select_item(item_id)
+
+        self.app.push_screen(SearchModal(self.run.runbook), found)
+
+    def action_toggle_nav(self: RunScreen) -> None:
+        self.toggle_class("-nav-hidden")
+
+    def action_tab(self: RunScreen, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_help(self: RunScreen) -> None:
+        self.app.action_show_help_panel()
+
+    # -- quitting -----------------------------------------------------------------
+    def action_quit_run(self: RunScreen) -> None:
+        running = self.running_items()
+        if not running:
+            self.app.exit()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.stop_all_and_exit()
+
+        self.app.push_screen(ConfirmModal(
+            f"{len(running)} item(s) running: {', '.join(running)}.\n"
+            "Quit? They will be cancelled, and their processes ended, before the app exits.",
+            yes="Cancel them and quit", no="Keep running"), answer)
+
+    @work(thread=True, group="quit")
+    def stop_all_and_exit(self: RunScreen) -> None:
+        for token in list(self.tokens.values()):
+            token.cancel("operator quit")
+        for t in list(self.threads.values()):
+            t.join(timeout=30)
+        self.app.call_from_thread(self.app.exit)

@@ -1,0 +1,178 @@
+"""The main screen of a run: navigator, item list, detail, log and the other panes."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from runbook.model import Item, Section
+from runbook.run import Run
+from runbook.state import Status
+from screens.bridge import Bridge
+from screens.messages import HealthSnapshot, PodsSnapshot, RunEvent
+from screens.run_actions import RunActions
+from screens.widgets.contacts import Contacts
+from screens.widgets.health_table import HealthTable
+from screens.widgets.item_detail import ItemDetail
+from screens.widgets.item_list import ItemList
+from screens.widgets.journal_view import JournalView
+from screens.widgets.log_pane import LogPane
+from screens.widgets.phase_tree import PhaseTree
+from screens.widgets.pod_table import PodTable
+from screens.widgets.status_bar import StatusBar
+
+NARROW_WIDTH = 110
+
+BINDINGS = [
+    Binding("r", "run_item", "Run/retry", id="step.run"),
+    Binding("c", "confirm_item", "Confirm", id="step.confirm"),
+    Binding("x", "cancel_item", "Cancel", id="step.cancel"),
+    Binding("s", "skip_item", "Skip", id="step.skip"),
+    Binding("o", "override_item", "Override", id="step.override"),
+    Binding("a", "run_section_checks", "Run checks", id="section.checks"),
+    Binding("n", "next_phase", "Next phase", id="phase.next"),
+    Binding("right_square_bracket", "next_section", "Next section", show=False, id="section.next"),
+    Binding("left_square_bracket", "prev_section", "Prev section", show=False, id="section.prev"),
+    Binding("slash", "search", "Find", id="app.search"),
+    Binding("t", "toggle_nav", "Navigator", show=False, id="view.navigator"),
+    Binding("1", "tab('tab-detail')", "Detail", show=False, id="view.detail"),
+    Binding("2", "tab('tab-log')", "Log", show=False, id="view.log"),
+    Binding("3", "tab('tab-pods')", "Pods", show=False, id="view.pods"),
+    Binding("4", "tab('tab-services')", "Services", show=False, id="view.services"),
+    Binding("5", "tab('tab-contacts')", "Contacts", show=False, id="view.contacts"),
+    Binding("6", "tab('tab-journal')", "Journal", show=False, id="view.journal"),
+    Binding("question_mark", "help", "Help", id="app.help"),
+    Binding("q", "quit_run", "Quit", id="app.quit"),
+]
+
+
+class RunScreen(RunActions, Screen[None]):
+    BINDINGS = BINDINGS  # type: ignore[assignment]
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+        self.bridge = Bridge(self)
+        self.section: Section = run.runbook.phases[0].sections[0]
+        self.item: Item | None = None
+        self._init_actions()
+
+    def compose(self) -> ComposeResult:
+        rb = self.run.runbook
+        yield StatusBar(self.run)
+        with Horizontal(id="body"):
+            yield PhaseTree(rb)
+            with Vertical(id="main"):
+                with Horizontal(id="top"):
+                    yield ItemList()
+                    yield ItemDetail(self.run, id="side-detail")
+                with TabbedContent(id="tabs", initial="tab-log"):
+                    with TabPane("Detail", id="tab-detail"):
+                        yield ItemDetail(self.run, id="tab-detail-view")
+                    with TabPane("Log", id="tab-log"):
+                        yield LogPane()
+                    with TabPane("Pods", id="tab-pods"):
+                        yield PodTable()
+                    with TabPane("Services", id="tab-services"):
+                        yield HealthTable(rb)
+                    with TabPane("Contacts", id="tab-contacts"):
+                        yield Contacts(rb)
+                    with TabPane("Journal", id="tab-journal"):
+                        yield JournalView()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.run.subscribe(self.bridge.event)
+        tree = self.query_one(PhaseTree)
+        tree.refresh_state(self.run.state)
+        journal = self.query_one(JournalView)
+        for ev in self.run.journal.iter_events(self.run.meta.id):
+            journal.add_event(ev)
+        self._show_section(self.run.runbook.phases[self.run.state.phase].sections[0])
+        self.set_interval(0.1, self._drain_output)
+        self.set_interval(1.0, self._tick)
+        self._layout(self.app.size.width)
+        self.query_one(ItemList).focus()
+
+    # -- layout ------------------------------------------------------------------
+    def on_resize(self, event: Resize) -> None:
+        self._layout(event.size.width)
+
+    def _layout(self, width: int) -> None:
+        narrow = width < NARROW_WIDTH
+        self.set_class(narrow, "-narrow")
+        tabs = self.query_one(TabbedContent)
+        if narrow:
+            tabs.show_tab("tab-detail")
+        else:
+            if tabs.active == "tab-detail":
+                tabs.active = "tab-log"
+            tabs.hide_tab("tab-detail")
+
+    # -- state -> widgets ----------------------------------------------------------
+    def on_run_event(self, message: RunEvent) -> None:
+        ev, state = message.event, message.state
+        self.query_one(JournalView).add_event(ev)
+        self.query_one(PhaseTree).refresh_state(state)
+        changed = {ev.item} if ev.item else None
+        if ev.item and ev.kind.value == "item.chosen":
+            changed = None  # branch items changed too
+        self.query_one(ItemList).refresh_state(state, changed)
+        if self.item is not None and (ev.item is None or ev.item == self.item.id or changed is None):
+            for detail in self.query(ItemDetail):
+                detail.refresh_detail()
+        self.query_one(StatusBar).refresh_status()
+        if ev.kind.value == "item.result" and ev.get("outcome") in ("failed", "timed-out"):
+            self.notify(f"{ev.item}: {ev.get('message')}", title="Step failed", severity="error")
+
+    def on_pods_snapshot(self, message: PodsSnapshot) -> None:
+        self.query_one(PodTable).apply_snapshot(message.pods)
+
+    def on_health_snapshot(self, message: HealthSnapshot) -> None:
+        self.query_one(HealthTable).apply(message.services)
+
+    def _drain_output(self) -> None:
+        batches = self.bridge.drain()
+        pane = self.query_one(LogPane)
+        if pane.item_id in batches:
+            pane.append(batches[pane.item_id])
+
+    def _tick(self) -> None:
+        self.query_one(ItemList).tick(self.run.state)
+
+    # -- navigation ----------------------------------------------------------------
+    def on_phase_tree_section_selected(self, message: PhaseTree.SectionSelected) -> None:
+        for s in self.run.runbook.phases[message.phase].sections:
+            if s.id == message.section and s is not self.section:
+                self._show_section(s, from_tree=True)
+
+    def on_item_list_item_highlighted(self, message: ItemList.ItemHighlighted) -> None:
+        item = self.run.runbook.item(message.item)
+        self.item = item
+        for detail in self.query(ItemDetail):
+            detail.show(item)
+        lines, total = self.bridge.history(item.id)
+        self.query_one(LogPane).show(item.id, lines, total, str(self.run.dir / "logs"))
+
+    def _show_section(self, section: Section, from_tree: bool = False) -> None:
+        self.section = section
+        self.query_one(ItemList).show(section, self.run.state)
+        if not from_tree:
+            self.query_one(PhaseTree).select_section(section.id)
+
+    def select_item(self, item_id: str) -> None:
+        item = self.run.runbook.item(item_id)
+        for p in self.run.runbook.phases:
+            for s in p.sections:
+                if s.id == item.section and p.id == item.phase:
+                    if s is not self.section:
+                        self._show_section(s)
+                    self.query_one(ItemList).select(item_id)
+                    return
+
+    def running_items(self) -> list[str]:
+        return [i for i, st in self.run.state.items.items() if st.status is Status.RUNNING]

@@ -1,0 +1,1 @@
+"""Widgets of the runbook app, one per module."""

@@ -1,0 +1,56 @@
+"""The live log of the selected item: bounded, batched, follows the tail only at the bottom."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Log, Static
+
+from runbook.paths import log_name
+
+MAX_LINES = 5000
+
+
+class LogPane(Vertical):
+    DEFAULT_CSS = """
+    LogPane > #log-header { height: 1; color: $text-muted; padding: 0 1; }
+    LogPane > Log { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="log-pane")
+        self.item_id: str | None = None
+        self.total = 0
+        self.shown = 0
+        self.log_dir = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="log-header")
+        yield Log(max_lines=MAX_LINES, id="log")
+
+    def show(self, item_id: str, lines: list[str], total: int, log_dir: str) -> None:
+        """Switch to another item's output."""
+        self.item_id = item_id
+        self.log_dir = log_dir
+        log = self.query_one(Log)
+        log.clear()
+        log.write_lines(lines[-MAX_LINES:])
+        self.total = total
+        self.shown = min(len(lines), MAX_LINES)
+        self._header()
+
+    def append(self, lines: list[str]) -> None:
+        self.query_one(Log).write_lines(lines)
+        self.total += len(lines)
+        self.shown = min(self.shown + len(lines), MAX_LINES)
+        self._header()
+
+    def _header(self) -> None:
+        path = f"{self.log_dir}/{log_name(self.item_id)}" if self.item_id else ""
+        dropped = self.total - self.shown
+        text = f"{self.item_id or 'no item'}: {self.total} lines"
+        if dropped > 0:
+            text += f" ({dropped} older lines not shown here)"
+        if self.total:
+            text += f" · full output: {path}"
+        self.query_one("#log-header", Static).update(text)

@@ -1,0 +1,59 @@
+"""The status bar: title, environment, dry run, session, operator, window clock, progress."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+from runbook.durations import format_duration, format_range
+from runbook.policy import window_status
+from runbook.run import Run
+from runbook.state import DONE
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar { height: 2; background: $panel; padding: 0 1; }
+    StatusBar.-production { background: $error 40%; }
+    """
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(id="status-bar")
+        self.run = run
+        if run.env.production:
+            self.add_class("-production")
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+        self.set_interval(1.0, self.refresh_status)
+
+    def refresh_status(self) -> None:
+        r = self.run
+        rb = r.runbook
+        line1 = Text()
+        line1.append(rb.title, "bold")
+        env = r.env.name.upper()
+        line1.append("  ")
+        line1.append(f" {env} ", "bold reverse red" if r.env.production else "bold reverse blue")
+        if r.meta.dry_run:
+            line1.append("  ")
+            line1.append(" DRY RUN ", "bold reverse cyan")
+        line1.append(f"  {r.meta.id}  {r.operator.name}")
+        items = rb.all_items()
+        required = [i for i in items if i.required and r.state.items[i.id].status.value != "not-taken"]
+        done = sum(1 for i in required if r.state.items[i.id].status in DONE)
+        now = time.time()
+        started = r.state.started or r.meta.created
+        line2 = Text()
+        line2.append(f"{done}/{len(required)} required done", "bold")
+        line2.append(f"  phase {r.state.phase + 1}/{len(rb.phases)}")
+        line2.append(f"  elapsed {format_duration(now - started)}")
+        exp = rb.expected_total()
+        if exp[1]:
+            line2.append(f" of {format_range(exp)}")
+        ws = window_status(r.env.policy.window, now)
+        line2.append("  ")
+        line2.append(ws.text, "green" if ws.open else "bold red")
+        self.update(Text("\n").join([line1, line2]))
