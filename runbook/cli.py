@@ -107,7 +107,7 @@ def resolve_run_inputs(rb: Runbook, env: str | None, pairs: list[str],
 
 def needs_person(rb: Runbook, env: str) -> list[str]:
     return [i.id for i in rb.all_items()
-            if i.kind in (ItemKind.CONFIRM, ItemKind.CHOICE)
+            if (i.kind in (ItemKind.CONFIRM, ItemKind.CHOICE) or (i.automated and not i.required))
             and not (i.when and i.when.envs and env not in i.when.envs)]
 
 

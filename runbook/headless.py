@@ -174,6 +174,17 @@ class Headless:
 
     def _execute(self, item: Item) -> bool:
         r = self.run
+        if not item.required:
+            self.say(f"  ? {item.title} (optional)" + (f"\n    {item.help}" if item.help else ""))
+            answer = self.prompt("    [r] run  [s] skip  [q] quit: ", ("r", "s", "q")).lower()
+            if answer == "q":
+                raise Abort("quit")
+            if answer == "s":
+                reason = self.prompt("    reason (journaled): ")
+                if reason:
+                    r.skip(item.id, reason)
+                    return True
+                return False
         if item.mutating:
             self._typed_guard()
         why = r.check(Ev.ITEM_STARTED, item.id)

@@ -25,7 +25,8 @@ def scope_for(runbook: Runbook, env: Environment, variables: dict[str, str], ses
     # env values may themselves refer to variables, e.g. a registry path with ${NEW_VERSION}
     for k, v in list(scope.items()):
         if k.startswith("env.") and "${" in v:
-            scope[k] = render(v, {kk: vv for kk, vv in scope.items() if not kk.startswith("env.")})
+            plain = {kk: vv for kk, vv in scope.items() if not kk.startswith("env.")}
+            scope[k] = render(v, plain, keep=("service.",))
     return scope
 
 

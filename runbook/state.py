@@ -191,6 +191,11 @@ def _apply_item(index: dict[str, Item], items: dict[str, ItemState], ev: Event) 
             for b in opt.items:
                 items[b.id] = replace(items[b.id], status=Status.NOT_TAKEN,
                                       reason=f"option {option!r} chosen", actor=ev.actor)
+        for other in index.values():
+            w = other.when
+            if w is not None and w.choice == iid and w.option != option:
+                items[other.id] = replace(items[other.id], status=Status.NOT_TAKEN,
+                                          reason=f"only when {iid} is {w.option!r}", actor=ev.actor)
 
 
 # -- gates ---------------------------------------------------------------
@@ -236,6 +241,10 @@ def _why(it: Item, st: ItemState) -> str:
     return "not run yet"
 
 
+def _a(kind: ItemKind) -> str:
+    return f"an {kind}" if kind.value[0] in "aeiou" else f"a {kind}"
+
+
 def unmet_needs(runbook: Runbook, state: RunState, item: Item) -> list[str]:
     out: list[str] = []
     for need in item.needs:
@@ -272,9 +281,12 @@ def refusal(runbook: Runbook, state: RunState, kind: Ev, item_id: str | None,
         chosen = state.items[it.branch[0]].choice
         if chosen != it.branch[1]:
             return f"choose option {it.branch[1]!r} of {it.branch[0]!r} first"
+    if (it.when is not None and it.when.choice and kind is not Ev.ITEM_RESULT
+            and state.items[it.when.choice].choice is None):
+        return f"answer {it.when.choice!r} first (this item applies only to {it.when.option!r})"
     if kind in (Ev.ITEM_STARTED, Ev.ITEM_INTENT):
         if it.kind not in (ItemKind.CHECK, ItemKind.ACTION, ItemKind.WAIT):
-            return f"a {it.kind} item is not run"
+            return f"{_a(it.kind)} item is not run"
         if st.status not in STARTABLE:
             return f"cannot run: it is {st.status}"
         unmet = unmet_needs(runbook, state, it)
@@ -287,7 +299,7 @@ def refusal(runbook: Runbook, state: RunState, kind: Ev, item_id: str | None,
         return "it is running; wait for it or cancel it first"
     if kind is Ev.ITEM_CONFIRMED:
         if it.kind not in (ItemKind.CONFIRM, ItemKind.NOTE):
-            return f"a {it.kind} item is not confirmed by hand"
+            return f"{_a(it.kind)} item is not confirmed by hand"
         if st.done:
             return f"already {st.status}"
         unmet = unmet_needs(runbook, state, it)

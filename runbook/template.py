@@ -37,14 +37,22 @@ def references(text: str) -> Iterator[tuple[str, int]]:
         raise TemplateError(f"malformed reference near {stripped[bad:bad + 20]!r}")
 
 
-def render(text: str, scope: Mapping[str, str], quote: Callable[[str], str] | None = None) -> str:
-    """Fill in references; `quote` wraps each substituted value (shell scripts)."""
+def render(text: str, scope: Mapping[str, str], quote: Callable[[str], str] | None = None,
+           keep: tuple[str, ...] = ()) -> str:
+    """Fill in references; `quote` wraps each substituted value (shell scripts).
+
+    A missing reference that starts with one of the `keep` prefixes is left as
+    it is, for a later stage to fill in (e.g. `${service.port}` in an
+    environment value used by a step that goes over every service).
+    """
 
     def sub(m: re.Match[str]) -> str:
         ref = m.group(1)
         if ref is None:
             return "${"
         if ref not in scope:
+            if ref.startswith(keep) and keep:
+                return m.group(0)
             raise TemplateError(f"undefined reference ${{{ref}}}", ref)
         value = scope[ref]
         return quote(value) if quote else value

@@ -52,13 +52,13 @@ class Bridge:
         self.target.post_message(RunEvent(event, state))
 
     # -- called on the UI thread -----------------------------------------------
-    def drain(self) -> dict[str, list[str]]:
-        """New lines per item since the last drain (bounded)."""
+    def drain(self) -> dict[str, tuple[list[str], int]]:
+        """New lines per item since the last drain (bounded), with the item's total count."""
         with self._lock:
-            out: dict[str, list[str]] = {}
+            out: dict[str, tuple[list[str], int]] = {}
             for item_id in self._dirty:
                 buf = self._buffers[item_id]
-                out[item_id] = buf.pending
+                out[item_id] = (buf.pending, buf.total)
                 buf.tail.extend(buf.pending)
                 buf.pending = []
             self._dirty.clear()

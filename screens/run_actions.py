@@ -9,35 +9,48 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
 
 from textual import work
+from textual.screen import Screen
 from textual.widgets import TabbedContent
 
 from runbook.events import Ev
-from runbook.model import Item, ItemKind
+from runbook.model import Item, ItemKind, Section
 from runbook.policy import window_status
-from runbook.run import Refused
+from runbook.run import Refused, Run
 from runbook.stepkind import CancelToken
+from screens.bridge import Bridge
 from screens.modals.choice_modal import ChoiceModal
 from screens.modals.confirm_modal import ConfirmModal
 from screens.modals.reason_modal import ReasonModal
 from screens.modals.search_modal import SearchModal
 from screens.modals.typed_env_modal import TypedEnvModal
-
-if TYPE_CHECKING:
-    from screens.run_screen import RunScreen
+from screens.widgets.item_list import ItemList
 
 
-class RunActions:
-    """Mixed into RunScreen; `self` is the screen."""
+class RunActions(Screen[None]):
+    """The base of RunScreen: its actions. RunScreen supplies the widgets."""
+
+    run: Run
+    item: Item | None
+    section: Section
+    bridge: Bridge
+
+    def _show_section(self, section: Section, from_tree: bool = False) -> None:
+        raise NotImplementedError
+
+    def select_item(self, item_id: str) -> None:
+        raise NotImplementedError
+
+    def running_items(self) -> list[str]:
+        raise NotImplementedError
 
     def _init_actions(self) -> None:
         self.tokens: dict[str, CancelToken] = {}
         self.threads: dict[str, threading.Thread] = {}
 
     # -- items -----------------------------------------------------------------------
-    def action_run_item(self: RunScreen) -> None:
+    def action_run_item(self) -> None:
         item = self.item
         if item is None:
             return
@@ -50,7 +63,7 @@ class RunActions:
         self._guarded_start(item)
 
     @work(group="guards")
-    async def _guarded_start(self: RunScreen, item: Item) -> None:
+    async def _guarded_start(self, item: Item) -> None:
         run = self.run
         why = run.check(Ev.ITEM_STARTED, item.id)
         if why:
@@ -73,7 +86,7 @@ class RunActions:
                                                    "reason": f"typed {run.env.name}"})
         self.start_item(item.id)
 
-    def start_item(self: RunScreen, item_id: str) -> None:
+    def start_item(self, item_id: str) -> None:
         """Start a thread worker for the item (no guards: callers check them)."""
         if item_id in self.threads and self.threads[item_id].is_alive():
             self.notify(f"{item_id} is already running", severity="warning")
@@ -86,7 +99,7 @@ class RunActions:
         if self.item is not None and self.item.id == item_id:
             self.query_one(TabbedContent).active = "tab-log"
 
-    def _execute(self: RunScreen, item_id: str, token: CancelToken) -> None:
+    def _execute(self, item_id: str, token: CancelToken) -> None:
         self.threads[item_id] = threading.current_thread()
         try:
             self.run.execute(item_id, token, self.bridge.output)
@@ -96,7 +109,7 @@ class RunActions:
             self.tokens.pop(item_id, None)
             self.threads.pop(item_id, None)
 
-    def action_confirm_item(self: RunScreen) -> None:
+    def action_confirm_item(self) -> None:
         item = self.item
         if item is None:
             return
@@ -114,7 +127,7 @@ class RunActions:
             return
         self._advance_cursor()
 
-    def _choose(self: RunScreen, item: Item) -> None:
+    def _choose(self, item: Item) -> None:
         why = self.run.check(Ev.ITEM_CHOSEN, item.id, {"option": item.options[0].id})
         if why:
             self.notify(why, title="Cannot choose", severity="error")
@@ -129,7 +142,7 @@ class RunActions:
 
         self.app.push_screen(ChoiceModal(item), chosen)
 
-    def action_cancel_item(self: RunScreen) -> None:
+    def action_cancel_item(self) -> None:
         item = self.item
         token = self.tokens.get(item.id) if item else None
         if item is None or token is None:
@@ -138,13 +151,13 @@ class RunActions:
         token.cancel("cancelled by operator")
         self.notify(f"cancelling {item.id}…")
 
-    def action_skip_item(self: RunScreen) -> None:
+    def action_skip_item(self) -> None:
         self._with_reason("skip", "Skip {title}")
 
-    def action_override_item(self: RunScreen) -> None:
+    def action_override_item(self) -> None:
         self._with_reason("override", "Override {title}: it will count as done")
 
-    def _with_reason(self: RunScreen, what: str, title: str) -> None:
+    def _with_reason(self, what: str, title: str) -> None:
         item = self.item
         if item is None:
             return
@@ -163,16 +176,16 @@ class RunActions:
 
         self.app.push_screen(ReasonModal(title.format(title=item.title)), done)
 
-    def action_run_section_checks(self: RunScreen) -> None:
+    def action_run_section_checks(self) -> None:
         started = 0
-        for it in self.query_one("ItemList").items:  # type: ignore[attr-defined]
+        for it in self.query_one(ItemList).items:
             if it.kind is ItemKind.CHECK and self.run.check(Ev.ITEM_STARTED, it.id) is None:
                 self.start_item(it.id)
                 started += 1
         self.notify(f"started {started} check(s)" if started else "no checks to run here")
 
     # -- phases and navigation -----------------------------------------------------
-    def action_next_phase(self: RunScreen) -> None:
+    def action_next_phase(self) -> None:
         rb = self.run.runbook
         if self.run.state.phase + 1 >= len(rb.phases):
             self._finish_run()
@@ -185,7 +198,7 @@ class RunActions:
             return
         self._show_section(rb.phases[self.run.state.phase].sections[0])
 
-    def _finish_run(self: RunScreen) -> None:
+    def _finish_run(self) -> None:
         from runbook.state import blocking
         blockers = blocking(self.run.runbook, self.run.state, self.run.state.phase)
         if blockers:
@@ -196,41 +209,41 @@ class RunActions:
             self.run.finish("completed")
         self.notify(f"session {self.run.meta.id} completed", title="Done")
 
-    def action_next_section(self: RunScreen) -> None:
+    def action_next_section(self) -> None:
         self._step_section(1)
 
-    def action_prev_section(self: RunScreen) -> None:
+    def action_prev_section(self) -> None:
         self._step_section(-1)
 
-    def _step_section(self: RunScreen, delta: int) -> None:
+    def _step_section(self, delta: int) -> None:
         sections = [s for p in self.run.runbook.phases for s in p.sections]
         n = sections.index(self.section) + delta
         if 0 <= n < len(sections):
             self._show_section(sections[n])
 
-    def _advance_cursor(self: RunScreen) -> None:
-        items = self.query_one("ItemList")
-        if items.cursor_row + 1 < items.row_count:  # type: ignore[attr-defined]
-            items.move_cursor(row=items.cursor_row + 1)  # type: ignore[attr-defined]
+    def _advance_cursor(self) -> None:
+        items = self.query_one(ItemList)
+        if items.cursor_row + 1 < items.row_count:
+            items.move_cursor(row=items.cursor_row + 1)
 
-    def action_search(self: RunScreen) -> None:
+    def action_search(self) -> None:
         def found(item_id: str | None) -> None:
             if item_id:
                 self.select_item(item_id)
 
         self.app.push_screen(SearchModal(self.run.runbook), found)
 
-    def action_toggle_nav(self: RunScreen) -> None:
+    def action_toggle_nav(self) -> None:
         self.toggle_class("-nav-hidden")
 
-    def action_tab(self: RunScreen, tab: str) -> None:
+    def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
-    def action_help(self: RunScreen) -> None:
+    def action_help(self) -> None:
         self.app.action_show_help_panel()
 
     # -- quitting -----------------------------------------------------------------
-    def action_quit_run(self: RunScreen) -> None:
+    def action_quit_run(self) -> None:
         running = self.running_items()
         if not running:
             self.app.exit()
@@ -246,7 +259,7 @@ class RunActions:
             yes="Cancel them and quit", no="Keep running"), answer)
 
     @work(thread=True, group="quit")
-    def stop_all_and_exit(self: RunScreen) -> None:
+    def stop_all_and_exit(self) -> None:
         for token in list(self.tokens.values()):
             token.cancel("operator quit")
         for t in list(self.threads.values()):

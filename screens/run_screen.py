@@ -6,7 +6,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from runbook.model import Item, Section
@@ -50,7 +49,7 @@ BINDINGS = [
 ]
 
 
-class RunScreen(RunActions, Screen[None]):
+class RunScreen(RunActions):
     BINDINGS = BINDINGS  # type: ignore[assignment]
 
     def __init__(self, run: Run) -> None:
@@ -104,11 +103,16 @@ class RunScreen(RunActions, Screen[None]):
 
     def _layout(self, width: int) -> None:
         narrow = width < NARROW_WIDTH
+        was_narrow = self.has_class("-narrow")
         self.set_class(narrow, "-narrow")
         tabs = self.query_one(TabbedContent)
         if narrow:
             tabs.show_tab("tab-detail")
+            if not was_narrow:
+                tabs.active = "tab-detail"
+                self.set_class(True, "-nav-hidden")
         else:
+            self.set_class(False, "-nav-hidden")
             if tabs.active == "tab-detail":
                 tabs.active = "tab-log"
             tabs.hide_tab("tab-detail")
@@ -139,7 +143,7 @@ class RunScreen(RunActions, Screen[None]):
         batches = self.bridge.drain()
         pane = self.query_one(LogPane)
         if pane.item_id in batches:
-            pane.append(batches[pane.item_id])
+            pane.append(*batches[pane.item_id])
 
     def _tick(self) -> None:
         self.query_one(ItemList).tick(self.run.state)

@@ -48,6 +48,18 @@ class SetupScreen(Screen[SetupResult | None]):
             yield Button("Start the run", id="start", variant="primary")
         yield Footer()
 
+    def on_mount(self) -> None:
+        """Focus the first thing that needs an answer."""
+        if self.env is None:
+            self.query_one("#env", Select).focus()
+            return
+        for var in self.runbook.variables:
+            field = self.query_one(f"#var-{var.name}", Input)
+            if var.required and not field.value:
+                field.focus()
+                return
+        self.query_one("#start", Button).focus()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._submit()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -15,7 +16,7 @@ class Contacts(VerticalScroll):
         super().__init__(id="contacts")
         self.runbook = runbook
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         t = Table("role", "name", "channel", title="Emergency contacts", expand=True)
         for c in self.runbook.contacts:
             t.add_row(c.role, c.name, c.channel)

@@ -44,6 +44,7 @@ class ItemList(DataTable[Text]):
             for o in it.options:
                 self.items.extend(o.items)
         self.border_title = section.title
+        self.border_subtitle = "[ ] section · t navigator"
         with self.app.batch_update():
             self.clear()
             for it in self.items:

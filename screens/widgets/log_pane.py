@@ -39,9 +39,9 @@ class LogPane(Vertical):
         self.shown = min(len(lines), MAX_LINES)
         self._header()
 
-    def append(self, lines: list[str]) -> None:
+    def append(self, lines: list[str], total: int) -> None:
         self.query_one(Log).write_lines(lines)
-        self.total += len(lines)
+        self.total = total
         self.shown = min(self.shown + len(lines), MAX_LINES)
         self._header()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 COLUMNS = ("name", "ready", "status", "restarts", "age", "node", "image")
@@ -24,7 +25,7 @@ class PodTable(DataTable[str]):
         new = {str(p["name"]): tuple(str(p.get(c, "")) for c in COLUMNS) for p in pods}
         current_key = None
         if self.row_count and 0 <= self.cursor_row < self.row_count:
-            current_key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+            current_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
         with self.app.batch_update():
             for name in [n for n in self._rows if n not in new]:
                 self.remove_row(name)
@@ -47,7 +48,7 @@ class PodTable(DataTable[str]):
     def current_pod(self) -> str | None:
         if not self.row_count:
             return None
-        return str(self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value)
+        return str(self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value)
 
 
 def _ready(text: str) -> bool:

@@ -32,21 +32,22 @@ class StatusBar(Static):
     def refresh_status(self) -> None:
         r = self.run
         rb = r.runbook
-        line1 = Text()
-        line1.append(rb.title, "bold")
+        line1 = Text(no_wrap=True, overflow="ellipsis")
         env = r.env.name.upper()
-        line1.append("  ")
-        line1.append(f" {env} ", "bold reverse red" if r.env.production else "bold reverse blue")
+        label = f" PRODUCTION: {env} " if r.env.production and env != "PRODUCTION" else f" {env} "
+        line1.append(label, "bold reverse red" if r.env.production else "bold reverse blue")
         if r.meta.dry_run:
-            line1.append("  ")
+            line1.append(" ")
             line1.append(" DRY RUN ", "bold reverse cyan")
-        line1.append(f"  {r.meta.id}  {r.operator.name}")
+        line1.append("  ")
+        line1.append(rb.title, "bold")
+        line1.append(f"  {r.operator.name}  session {r.meta.id}", "dim")
         items = rb.all_items()
         required = [i for i in items if i.required and r.state.items[i.id].status.value != "not-taken"]
         done = sum(1 for i in required if r.state.items[i.id].status in DONE)
         now = time.time()
         started = r.state.started or r.meta.created
-        line2 = Text()
+        line2 = Text(no_wrap=True, overflow="ellipsis")
         line2.append(f"{done}/{len(required)} required done", "bold")
         line2.append(f"  phase {r.state.phase + 1}/{len(rb.phases)}")
         line2.append(f"  elapsed {format_duration(now - started)}")
@@ -56,4 +57,7 @@ class StatusBar(Static):
         ws = window_status(r.env.policy.window, now)
         line2.append("  ")
         line2.append(ws.text, "green" if ws.open else "bold red")
+        width = max(self.size.width - 2, 20)
+        line1.truncate(width, overflow="ellipsis")
+        line2.truncate(width, overflow="ellipsis")
         self.update(Text("\n").join([line1, line2]))
