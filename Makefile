@@ -9,7 +9,7 @@ SYSTEM_DEPS := tmux:tmux
 .PHONY: run test lint typecheck pytest venv system-deps bench clean
 
 run: $(VENV)/.installed
-	$(BIN)/runbook run runbooks/creatorbridge-deploy.yaml --env staging --dry-run --headless
+	$(BIN)/runbook run runbooks/creatorbridge-deploy.yaml --env staging --dry-run
 
 test: system-deps $(VENV)/.installed-test lint typecheck pytest
 
