@@ -128,10 +128,11 @@ class Headless:
             if st.status is Status.NOT_TAKEN:
                 return
             if st.done:
-                self.say(f"  ✓ {item.title} [{st.status}]")
+                self.say(f"  ✓ {self.run.text(item)} [{st.status}]")
                 return
             if item.kind is ItemKind.NOTE:
-                self.say(f"  ℹ {item.title}" + (f"\n    {item.help}" if item.help else ""))
+                hlp = self.run.text(item, "help")
+                self.say(f"  ℹ {self.run.text(item)}" + (f"\n    {hlp}" if hlp else ""))
                 r.confirm(item.id)
                 return
             if item.kind is ItemKind.CONFIRM:
@@ -145,9 +146,10 @@ class Headless:
 
     def _confirm(self, item: Item) -> bool:
         r = self.run
-        self.say(f"  ? {item.title}" + ("" if item.required else " (optional)"))
-        if item.help:
-            self.say(f"    {item.help}")
+        self.say(f"  ? {self.run.text(item)}" + ("" if item.required else " (optional)"))
+        hlp = self.run.text(item, "help")
+        if hlp:
+            self.say(f"    {hlp}")
         keys = ("y", "o", "q") if item.required else ("y", "s", "q")
         choices = "[y] confirm  " + ("[o] override" if item.required else "[s] skip") + "  [q] quit"
         answer = self.prompt(f"    {choices}: ", keys).lower()
@@ -163,7 +165,7 @@ class Headless:
         return True
 
     def _choice(self, item: Item) -> None:
-        self.say(f"  ? {item.title}")
+        self.say(f"  ? {self.run.text(item)}")
         for n, o in enumerate(item.options, 1):
             self.say(f"    {n}. {o.title}{' (recommended)' if o.recommended else ''}")
         valid = (*(str(n) for n in range(1, len(item.options) + 1)), "q")
@@ -175,7 +177,8 @@ class Headless:
     def _execute(self, item: Item) -> bool:
         r = self.run
         if not item.required:
-            self.say(f"  ? {item.title} (optional)" + (f"\n    {item.help}" if item.help else ""))
+            hlp = self.run.text(item, "help")
+            self.say(f"  ? {self.run.text(item)} (optional)" + (f"\n    {hlp}" if hlp else ""))
             answer = self.prompt("    [r] run  [s] skip  [q] quit: ", ("r", "s", "q")).lower()
             if answer == "q":
                 raise Abort("quit")
@@ -189,10 +192,10 @@ class Headless:
             self._typed_guard()
         why = r.check(Ev.ITEM_STARTED, item.id)
         if why:
-            self.say(f"  ✗ {item.title}: cannot run: {why}")
+            self.say(f"  ✗ {self.run.text(item)}: cannot run: {why}")
             return self._after_failure(item)
         expected = f" (expected {format_range(item.expected)})" if item.expected else ""
-        self.say(f"  ▶ {item.title}{expected}\n    $ {r.describe(item)}")
+        self.say(f"  ▶ {self.run.text(item)}{expected}\n    $ {r.describe(item)}")
         cancel = CancelToken()
         previous = _on_sigint(cancel)
         try:

@@ -24,6 +24,7 @@ from runbook.redact import Redactor
 from runbook.scope import render_params, scope_for
 from runbook.state import RunState, apply, fold, refusal
 from runbook.stepkind import CancelToken, StepKind, StepRegistry, StepResult
+from runbook.template import TemplateError, render
 
 Subscriber = Callable[[Event, RunState], None]
 
@@ -48,6 +49,7 @@ class Run:
         self.dir = Path(meta.dir)
         self._lock = threading.RLock()
         self._subscribers: list[Subscriber] = []
+        self._texts: dict[tuple[str, str], str] = {}
         self.executor = Executor(registry, self, ExecutionContext(
             session_dir=self.dir, dry_run=meta.dry_run, env_name=self.env.name,
             namespace=self.env.namespace, kube_context=meta.kube_context, redactor=redactor,
@@ -153,6 +155,21 @@ class Run:
 
     def describe(self, item: Item) -> str:
         return self.executor.describe(item)
+
+    def text(self, item: Item, which: str = "title") -> str:
+        """The item's title or help with variables filled in (secrets masked)."""
+        raw: str = getattr(item, which)
+        if "${" not in raw:
+            return raw
+        key = (item.id, which)
+        if key not in self._texts:
+            scope = scope_for(self.runbook, self.env, self.variables, self.meta.id,
+                              str(self.dir), self.operator.name, item)
+            try:
+                self._texts[key] = self.redactor(render(raw, scope, keep=("service.",)))
+            except TemplateError:
+                self._texts[key] = raw
+        return self._texts[key]
 
     # -- helpers -------------------------------------------------------------
     def _params_for(self, item: Item, step: StepKind) -> dict[str, Any]:

@@ -86,6 +86,7 @@ class RunScreen(RunActions):
 
     def on_mount(self) -> None:
         self.run.subscribe(self.bridge.event)
+        self.query_one(ItemList).title_of = self.run.text
         tree = self.query_one(PhaseTree)
         tree.refresh_state(self.run.state)
         journal = self.query_one(JournalView)

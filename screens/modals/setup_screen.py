@@ -33,7 +33,7 @@ class SetupScreen(Screen[SetupResult | None]):
             options = [(("PRODUCTION " if e.production else "") + e.name, e.name)
                        for e in rb.environments]
             yield Static("Environment")
-            yield Select(options, value=self.env or Select.BLANK, id="env", allow_blank=True)
+            yield Select(options, value=self.env or Select.NULL, id="env", allow_blank=True)
             for var in rb.variables:
                 with Vertical(classes="field"):
                     label = f"{var.name}{'' if var.required else ' (optional)'}"

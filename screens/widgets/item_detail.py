@@ -61,13 +61,13 @@ class ItemDetail(VerticalScroll):
         t.append("   required" if item.required else "   optional", "bold" if item.required else "dim")
         if item.expected:
             t.append(f"   expected {format_range(item.expected)}", "dim")
-        t.append(f"\n{item.title}\n", "bold")
+        t.append(f"\n{r.text(item)}\n", "bold")
         t.append(f"id {item.id}", "dim")
         if item.service:
             t.append(f"   service {item.service}", "dim")
         t.append("\n")
         if item.help:
-            t.append(f"\n{item.help.strip()}\n")
+            t.append(f"\n{r.text(item, 'help').strip()}\n")
         if item.automated or item.kind is ItemKind.WAIT:
             t.append("\n$ ", "bold")
             t.append(r.describe(item) + "\n", "bold cyan")

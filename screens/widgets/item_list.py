@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -30,6 +31,7 @@ class ItemList(DataTable[Text]):
         super().__init__(id="item-list", cursor_type="row", zebra_stripes=True)
         self.section: Section | None = None
         self.items: list[Item] = []
+        self.title_of: Callable[[Item], str] = lambda item: item.title
 
     def on_mount(self) -> None:
         for c in COLUMNS:
@@ -88,7 +90,7 @@ class ItemList(DataTable[Text]):
         glyph = Text(GLYPH[st.status], STYLE[st.status])
         req = Text("*" if it.required else "", "bold")
         kind = Text(KIND[it.kind], "bold red" if it.mutating else "dim")
-        title = Text(("  ↳ " if it.branch else "") + it.title,
+        title = Text(("  ↳ " if it.branch else "") + self.title_of(it),
                      "dim" if st.status is Status.NOT_TAKEN else "")
         took = ""
         if st.started and st.status is Status.RUNNING:

@@ -62,7 +62,8 @@ phases:
               - id: helm
                 title: Helm
                 items:
-                  - {{id: helm-up, kind: action, title: Helm upgrade, uses: shell, with: {{argv: [echo, helm]}}}}
+                  - {{id: helm-up, kind: action, title: "Helm upgrade to ${{TAG}}", uses: shell,
+             with: {{argv: [echo, helm]}}}}
               - id: rolling
                 title: Rolling
                 items:

@@ -257,3 +257,47 @@ async def test_pod_table_keyed_snapshots_keep_cursor(make_app: MakeApp) -> None:
         assert table.current_pod == "api-3"
         assert table.get_cell("api-3", "image") == "app:v2"
         assert "4 (4 running and ready)" in str(table.border_title)
+
+
+async def test_setup_form_validates_before_the_run(tmp_path: Path, runbook) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Input, Select
+
+    from runbook.journal import Journal
+    from runbook.operator import Operator
+    from screens.app import AppConfig, build_app
+    from screens.modals.setup_screen import SetupScreen
+    from steps import default_registry
+    app = build_app(AppConfig(runbook, default_registry(), Journal(tmp_path / "j.db"),
+                              Operator("bob", "h", ""), None, {}, True, missing=("TAG",)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert isinstance(app.screen, SetupScreen)
+        app.screen.query_one("#env", Select).value = "local"
+        field = app.screen.query_one("#var-TAG", Input)
+        field.value = "$(touch pwned)"
+        field.focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, SetupScreen)  # refused: does not match the pattern
+        assert "does not match" in str(app.screen.query_one("#err-TAG").render())
+        assert app.current_run is None
+        field.value = "v42"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RunScreen)
+        assert app.current_run is not None
+        assert app.current_run.variables["TAG"] == "v42"
+        assert app.current_run.meta.dry_run
+
+
+async def test_search_jumps_to_item_and_palette_lists_actions(make_app: MakeApp) -> None:
+    from screens.modals.search_modal import SearchModal
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("slash")
+        assert isinstance(app.screen, SearchModal)
+        await pilot.press(*"always fails", "enter")
+        s = screen(app)
+        assert s.section.id == "second" and s.item is not None and s.item.id == "fails"
+        titles = [c.title for c in app.get_system_commands(s)]
+        for name in ("step: run/retry", "step: confirm", "step: cancel", "phase: next phase",
+                     "section: run checks"):
+            assert name in titles, titles
