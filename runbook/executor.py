@@ -38,6 +38,7 @@ class ExecutionContext:
     kube_context: str
     redactor: Redactor
     params_for: Callable[[Item, StepKind], dict[str, Any]]  # rendered parameters
+    recall: Callable[[str], Any] = lambda key: None  # newest fact recorded in this environment
 
 
 class Executor:
@@ -118,6 +119,8 @@ class Executor:
             env_name=self.ctx.env_name, namespace=self.ctx.namespace,
             kube_context=self.ctx.kube_context, redact=self.ctx.redactor,
             fact=facts.__setitem__,
+            secret=lambda value: self.ctx.redactor.add([value]),
+            recall=self.ctx.recall,
         )
         try:
             result = step.run(ctx)

@@ -149,6 +149,21 @@ class Journal:
             rows = cur.fetchall()
         return [_meta(dict(zip(names, r, strict=True))) for r in rows]
 
+    def latest_fact(self, env: str, key: str) -> Any:
+        """The newest value of fact `key` in an item result of any session of `env`."""
+        needle = f'%"{key}"%'
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT e.data FROM events e JOIN sessions s ON s.id = e.session_id "
+                "WHERE s.env = ? AND e.kind = 'item.result' AND e.data LIKE ? "
+                "ORDER BY e.ts DESC, e.seq DESC", (env, needle),
+            ).fetchall()
+        for (data,) in rows:
+            facts = json.loads(data).get("facts") or {}
+            if key in facts:
+                return facts[key]
+        return None
+
     def find_session(self, prefix: str) -> SessionMeta:
         matches = [s for s in self.sessions() if s.id.startswith(prefix)]
         if not matches:

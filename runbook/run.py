@@ -53,7 +53,7 @@ class Run:
         self.executor = Executor(registry, self, ExecutionContext(
             session_dir=self.dir, dry_run=meta.dry_run, env_name=self.env.name,
             namespace=self.env.namespace, kube_context=meta.kube_context, redactor=redactor,
-            params_for=self._params_for,
+            params_for=self._params_for, recall=self.recall,
         ))
 
     # -- creation ---------------------------------------------------------
@@ -170,6 +170,10 @@ class Run:
             except TemplateError:
                 self._texts[key] = raw
         return self._texts[key]
+
+    def recall(self, key: str) -> Any:
+        """The newest fact `key` recorded by any session of this environment."""
+        return self.journal.latest_fact(self.meta.env, key)
 
     # -- helpers -------------------------------------------------------------
     def _params_for(self, item: Item, step: StepKind) -> dict[str, Any]:

@@ -95,6 +95,8 @@ class StepContext:
     process_env: Mapping[str, str] = field(default_factory=dict)  # extra env for subprocesses
     redact: Callable[[str], str] = lambda s: s
     fact: Callable[[str, Any], None] = lambda k, v: None  # record a fact mid-step
+    secret: Callable[[str], None] = lambda value: None  # a value to mask from now on
+    recall: Callable[[str], Any] = lambda key: None  # newest fact `key` recorded in this env
 
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)

@@ -56,9 +56,8 @@ class ShellStep(BaseStep):
 
     def run(self, ctx: StepContext) -> StepResult:
         argv = [str(a) for a in ctx.param("argv") or ()] or ["bash", "-c", str(ctx.param("script"))]
-        env = dict(os.environ)
-        env.update(ctx.process_env)
-        env.update({str(k): str(v) for k, v in dict(ctx.param("env") or {}).items()})
+        extra = {**ctx.process_env, **{str(k): str(v) for k, v in (ctx.param("env") or {}).items()}}
+        env = {**os.environ, **extra} if extra else None  # None: inherit, without copying
         cwd = str(ctx.param("cwd") or "") or None
         if cwd is not None and not os.path.isdir(cwd):
             return StepResult(Outcome.FAILED, f"working directory {cwd!r} does not exist")
@@ -75,7 +74,12 @@ class ShellStep(BaseStep):
             why = "program not found" if isinstance(e, FileNotFoundError) else e.strerror or str(e)
             return StepResult(Outcome.FAILED, f"cannot start {argv[0]!r}: {why}")
         ctx.fact("pid", proc.pid)
-        stopped = _pump(proc, ctx, grace)
+        try:
+            stopped = _pump(proc, ctx, grace)
+        except BaseException:  # e.g. the output sink failed: leave nothing running
+            _terminate_group(proc, 0.0)
+            proc.wait()
+            raise
         code = proc.wait()
         _terminate_group(proc, grace)  # anything the command left in its group
         if stopped is Outcome.CANCELLED:
@@ -92,13 +96,17 @@ class ShellStep(BaseStep):
 def _pump(proc: subprocess.Popen[bytes], ctx: StepContext, grace: float) -> Outcome | None:
     """Read output until the command has ended and its pipe is closed (or abandoned).
 
-    Returns CANCELLED or TIMED_OUT if the command was stopped, else None. Never blocks
-    on the command for longer than a poll interval without checking cancel and timeout.
+    Returns CANCELLED or TIMED_OUT if the command was stopped, else None. Waits on the pipe
+    and (where the OS has pidfds) on the process's exit at once, never longer than a poll
+    interval without checking cancel and timeout.
     """
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    poller.register(fd, select.POLLIN)
+    exit_fd = _pidfd(proc.pid)
+    if exit_fd is not None:
+        poller.register(exit_fd, select.POLLIN)  # readable once the process has ended
     reader = _LineReader(ctx)
     deadline = time.monotonic() + ctx.timeout_s if ctx.timeout_s else None
     stopped: Outcome | None = None
@@ -113,6 +121,8 @@ def _pump(proc: subprocess.Popen[bytes], ctx: StepContext, grace: float) -> Outc
                     break
                 if exited_at is None:
                     exited_at = now
+                    if exit_fd is not None:
+                        poller.unregister(exit_fd)  # stays readable: would spin
                 elif swept_at is None and now - exited_at > LINGER:
                     # the command ended but something it started still holds the pipe
                     reader.flush()
@@ -128,21 +138,24 @@ def _pump(proc: subprocess.Popen[bytes], ctx: StepContext, grace: float) -> Outc
                 if stopped is not None:
                     reader.flush()
                     _terminate_group(proc, grace)
-            if eof:  # the pipe is closed but the command runs on
+            if eof and exit_fd is None:  # the pipe is closed but the command runs on
                 try:
                     proc.wait(timeout=POLL_SECONDS)
                 except subprocess.TimeoutExpired:
                     pass
-            elif poller.poll(POLL_SECONDS * 1000):
+            elif any(f == fd for f, _ in poller.poll(POLL_SECONDS * 1000)):
                 chunk = os.read(fd, 1 << 16)
                 if chunk:
                     reader.feed(chunk)
                 else:
                     eof = True
+                    poller.unregister(fd)
             reader.maybe_flush()
     finally:
         reader.close()
         proc.stdout.close()
+        if exit_fd is not None:
+            os.close(exit_fd)
     return stopped
 
 
@@ -156,14 +169,12 @@ class _LineReader:
         self.last_flush = time.monotonic()
 
     def feed(self, chunk: bytes) -> None:
-        data = self.partial + chunk
-        parts = data.split(b"\n")
-        self.partial = parts.pop()
+        lines = (self.partial + chunk).split(b"\n")
+        self.partial = lines.pop()
         if len(self.partial) > MAX_LINE:
-            parts.append(self.partial)
+            lines.append(self.partial)
             self.partial = b""
-        for raw in parts:
-            self.batch.append(_clean(raw))
+        self.batch.extend(map(_clean, lines))
 
     def maybe_flush(self) -> None:
         if self.batch and time.monotonic() - self.last_flush >= BATCH_SECONDS:
@@ -187,6 +198,13 @@ def _clean(raw: bytes) -> str:
     return ANSI.sub("", text) if "\x1b" in text else text
 
 
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3
+        return None
+
+
 def _signame(num: int) -> str:
     try:
         return signal.Signals(num).name
@@ -194,41 +212,26 @@ def _signame(num: int) -> str:
         return f"signal {num}"
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
 def _terminate_group(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM the process group, wait up to `grace`, then SIGKILL it."""
-    pgid = proc.pid
-    if not _group_alive(pgid):
-        return
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    end = time.monotonic() + grace
-    while time.monotonic() < end:
-        proc.poll()  # reap the leader so it does not linger as a zombie
-        if not _group_alive(pgid) or _only_zombies(pgid):
+    """SIGTERM the process group, wait up to `grace`, then SIGKILL it and see it gone."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):  # nothing (of ours) left in the group
             return
-        time.sleep(0.02)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.poll()
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            proc.poll()  # reap the leader so it does not linger as a zombie
+            if _only_zombies(proc.pid):
+                return
+            time.sleep(0.02)
 
 
 def _only_zombies(pgid: int) -> bool:
     """True when every process left in the group is a zombie (ended, not yet reaped)."""
     try:
         pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
+    except OSError:  # no /proc: wait out the grace period
         return False
     for pid in pids:
         try:

@@ -1,0 +1,1 @@
+"""Kubernetes step kinds, on the official client (no shelling out to kubectl)."""

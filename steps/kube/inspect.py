@@ -1,0 +1,187 @@
+"""Read-only Kubernetes checks: cluster health, node capacity, PVCs, config keys, pods."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from steps.kube.base import KubeStep, pod_phase, pod_ready, quantity
+from steps.kube.client import apps, call, core
+
+
+class ClusterHealth(KubeStep):
+    name = "k8s.cluster-health"
+    doc = "API reachable and every node Ready"
+
+    def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
+        from kubernetes import client
+        version = call(client.VersionApi(api).get_code)
+        ctx.output.write_lines([f"API server {version.get('gitVersion', '?')} reachable"])
+        nodes = call(core(api).list_node).get("items", [])
+        not_ready = []
+        for n in nodes:
+            ready = next((c.get("status") for c in n.get("status", {}).get("conditions") or []
+                          if c.get("type") == "Ready"), "Unknown")
+            name = n["metadata"]["name"]
+            ctx.output.write_lines([f"node {name}: Ready={ready}"])
+            if ready != "True":
+                not_ready.append(name)
+        if not nodes:
+            return StepResult(Outcome.FAILED, "the cluster has no nodes")
+        if not_ready:
+            return StepResult(Outcome.FAILED, f"{len(not_ready)} of {len(nodes)} nodes not Ready: "
+                              + ", ".join(not_ready))
+        return StepResult(Outcome.PASSED, f"{len(nodes)} nodes Ready",
+                          facts={"nodes": len(nodes)})
+
+
+class NodeCapacity(KubeStep):
+    name = "k8s.node-capacity"
+    doc = "allocatable vs requested CPU and memory, with the headroom a rollout needs"
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("headroom", ParamType.NUMBER, default=0.25,
+              doc="fraction of allocatable that should stay free (warning below it)"),)
+
+    def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
+        nodes = call(core(api).list_node).get("items", [])
+        pods = call(core(api).list_pod_for_all_namespaces,
+                    field_selector="status.phase!=Succeeded,status.phase!=Failed").get("items", [])
+        alloc_cpu = sum(quantity(n["status"].get("allocatable", {}).get("cpu")) for n in nodes)
+        alloc_mem = sum(quantity(n["status"].get("allocatable", {}).get("memory")) for n in nodes)
+        req_cpu = req_mem = 0.0
+        for p in pods:
+            for c in p.get("spec", {}).get("containers") or []:
+                r = (c.get("resources") or {}).get("requests") or {}
+                req_cpu += quantity(r.get("cpu"))
+                req_mem += quantity(r.get("memory"))
+        # a rolling update surges extra pods: 25% (rounded up) of each deployment, at once
+        need_cpu = need_mem = 0.0
+        for d in call(apps(api).list_namespaced_deployment, ctx.namespace).get("items", []):
+            surge = -(-int(d["spec"].get("replicas", 1)) // 4)
+            for c in d["spec"]["template"]["spec"].get("containers") or []:
+                r = (c.get("resources") or {}).get("requests") or {}
+                need_cpu += surge * quantity(r.get("cpu"))
+                need_mem += surge * quantity(r.get("memory"))
+        free_cpu, free_mem = alloc_cpu - req_cpu, alloc_mem - req_mem
+        gib = 2**30
+        ctx.output.write_lines([
+            f"{len(nodes)} nodes: CPU {req_cpu:.2f}/{alloc_cpu:.2f} cores requested, "
+            f"{free_cpu:.2f} free; memory {req_mem / gib:.1f}/{alloc_mem / gib:.1f} GiB, "
+            f"{free_mem / gib:.1f} free",
+            f"a rollout of {ctx.namespace} surges CPU {need_cpu:.2f} cores, memory "
+            f"{need_mem / gib:.1f} GiB",
+        ])
+        facts = {"cpu_free": round(free_cpu, 3), "memory_free_gib": round(free_mem / gib, 2)}
+        if not nodes:
+            return StepResult(Outcome.FAILED, "the cluster has no nodes")
+        if free_cpu < need_cpu or free_mem < need_mem:
+            return StepResult(Outcome.FAILED, "not enough free capacity for the rollout's surge",
+                              facts=facts)
+        low = min(free_cpu / alloc_cpu if alloc_cpu else 0, free_mem / alloc_mem if alloc_mem else 0)
+        headroom = float(ctx.param("headroom", 0.25))
+        note = f"; below the {headroom:.0%} headroom wanted" if low < headroom else ""
+        return StepResult(Outcome.PASSED, f"capacity for the surge, {low:.0%} free{note}",
+                          facts=facts)
+
+
+class Pvcs(KubeStep):
+    name = "k8s.pvcs"
+    doc = "every PersistentVolumeClaim in the namespace is Bound"
+
+    def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
+        items = call(core(api).list_namespaced_persistent_volume_claim, ctx.namespace)["items"]
+        bad = []
+        for p in items:
+            phase = p.get("status", {}).get("phase", "Unknown")
+            ctx.output.write_lines([f"{p['metadata']['name']}: {phase}"])
+            if phase != "Bound":
+                bad.append(f"{p['metadata']['name']} ({phase})")
+        if bad:
+            return StepResult(Outcome.FAILED, "not Bound: " + ", ".join(bad))
+        return StepResult(Outcome.PASSED, f"{len(items)} PVCs Bound")
+
+
+class ConfigKeys(KubeStep):
+    name = "k8s.config-keys"
+    doc = "ConfigMaps and Secrets hold the required keys (key names only; values never shown)"
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("refs", ParamType.STR_LIST, True, doc="secret/NAME:KEY or configmap/NAME:KEY"),)
+
+    def check(self, params: Mapping[str, Any]) -> list[str]:
+        bad = [r for r in params.get("refs", ()) if "${" not in r and not _parse_ref(r)]
+        return [f"refs: {r!r} is not secret/NAME:KEY or configmap/NAME:KEY" for r in bad]
+
+    def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
+        keys: dict[tuple[str, str], set[str] | None] = {}
+        missing: list[str] = []
+        for ref in ctx.param("refs", ()):
+            parsed = _parse_ref(ref)
+            if parsed is None:
+                return StepResult(Outcome.FAILED, f"bad ref {ref!r}")
+            kind, name, key = parsed
+            if (kind, name) not in keys:
+                keys[(kind, name)] = self._keys(ctx, api, kind, name)
+            have = keys[(kind, name)]
+            if have is None:
+                missing.append(f"{kind}/{name} (not found)")
+                ctx.output.write_lines([f"✗ {kind}/{name}: not found"])
+            elif key not in have:
+                missing.append(f"{kind}/{name}:{key}")
+                ctx.output.write_lines([f"✗ {kind}/{name}: no key {key}"])
+            else:
+                ctx.output.write_lines([f"✓ {kind}/{name}: {key}"])
+        if missing:
+            return StepResult(Outcome.FAILED, "missing: " + ", ".join(missing))
+        return StepResult(Outcome.PASSED, f"all {len(ctx.param('refs', ()))} keys present")
+
+    def _keys(self, ctx: StepContext, api: Any, kind: str, name: str) -> set[str] | None:
+        from steps.kube.client import KubeError
+        fn = (core(api).read_namespaced_secret if kind == "secret"
+              else core(api).read_namespaced_config_map)
+        try:
+            obj = call(fn, name, ctx.namespace)
+        except KubeError as e:
+            if "404" in str(e):
+                return None
+            raise
+        data = {**(obj.get("data") or {}), **(obj.get("binaryData") or {})}
+        if kind == "secret":
+            import base64
+            for v in data.values():  # never shown; masked if a step ever prints one
+                try:
+                    ctx.secret(base64.b64decode(v).decode("utf-8", "replace"))
+                except ValueError:
+                    pass
+        return set(data)
+
+
+def _parse_ref(ref: str) -> tuple[str, str, str] | None:
+    kind, _, rest = ref.partition("/")
+    name, _, key = rest.partition(":")
+    kind = {"secret": "secret", "configmap": "configmap", "cm": "configmap"}.get(kind.lower(), "")
+    if not kind or not name or not key:
+        return None
+    return kind, name, key
+
+
+class Pods(KubeStep):
+    name = "k8s.pods"
+    doc = "every pod in the namespace (or matching a selector) Running and Ready"
+    params: ClassVar[tuple[Param, ...]] = (Param("selector", ParamType.STR, default=""),)
+
+    def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
+        sel = ctx.param("selector") or None
+        pods = call(core(api).list_namespaced_pod, ctx.namespace, label_selector=sel)["items"]
+        bad = []
+        for p in pods:
+            phase, ready = pod_phase(p), pod_ready(p)
+            ctx.output.write_lines([f"{p['metadata']['name']}: {phase}{'' if ready else ' (not ready)'}"])
+            if phase != "Running" or not ready:
+                bad.append(f"{p['metadata']['name']} {phase}")
+        if not pods:
+            return StepResult(Outcome.FAILED, "no pods found")
+        if bad:
+            return StepResult(Outcome.FAILED, f"{len(bad)} of {len(pods)} not running and ready: "
+                              + ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
+        return StepResult(Outcome.PASSED, f"{len(pods)} pods running and ready")

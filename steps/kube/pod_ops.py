@@ -1,0 +1,127 @@
+"""Exec in a pod of a deployment (streamed, with its exit status) and logs by selector."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, ClassVar
+
+from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from steps.kube.base import KubeStep, pod_phase, pod_ready, selector_of
+from steps.kube.client import KubeError, apps, call, core
+
+
+def running_pod(ctx: StepContext, api: Any, deployment: str) -> dict[str, Any]:
+    dep = call(apps(api).read_namespaced_deployment, deployment, ctx.namespace)
+    pods = call(core(api).list_namespaced_pod, ctx.namespace,
+                label_selector=selector_of(dep))["items"]
+    ready = [p for p in pods if pod_phase(p) == "Running" and pod_ready(p)]
+    if not ready:
+        raise KubeError(f"no running, ready pod of deployment {deployment!r} "
+                        f"({len(pods)} pods)")
+    best: dict[str, Any] = sorted(ready, key=lambda p: str(p["metadata"]["name"]))[0]
+    return best
+
+
+class Exec(KubeStep):
+    name = "k8s.exec"
+    read_only = False
+    doc = "run a command in a pod of a deployment; output streamed, exit status kept"
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("deployment", ParamType.STR, True), Param("container", ParamType.STR),
+        Param("command", ParamType.STR_LIST, True), Param("timeout", ParamType.DURATION,
+                                                          default=600.0))
+
+    def describe(self, params: Any) -> str:
+        import shlex
+        return (f"exec deploy/{params.get('deployment')} -- "
+                + shlex.join(str(c) for c in params.get("command", ())))
+
+    def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
+        from kubernetes.stream import stream
+        pod = running_pod(ctx, api, str(ctx.param("deployment")))
+        pname = pod["metadata"]["name"]
+        container = ctx.param("container") or pod["spec"]["containers"][0]["name"]
+        ctx.output.write_lines([f"# in pod {pname}, container {container}"])
+        command = [str(c) for c in ctx.param("command")]
+        try:
+            ws = stream(core(api).connect_get_namespaced_pod_exec, pname, ctx.namespace,
+                        command=command, container=container, stderr=True, stdin=False,
+                        stdout=True, tty=False, _preload_content=False, _request_timeout=10)
+        except Exception as e:
+            raise KubeError(f"exec failed to start: {type(e).__name__}: {str(e)[:160]}") from None
+        deadline = time.monotonic() + float(ctx.param("timeout", 600.0))
+        partial = ""
+        try:
+            while ws.is_open():
+                ws.update(timeout=0.2)
+                chunk = ws.read_stdout() + ws.read_stderr() if ws.peek_stdout() or \
+                    ws.peek_stderr() else ""
+                if chunk:
+                    lines = (partial + chunk).split("\n")
+                    partial = lines.pop()
+                    ctx.output.write_lines(lines)
+                if ctx.cancel.cancelled:
+                    return StepResult(Outcome.CANCELLED, "exec stream closed; the command may "
+                                      "still be running in the pod")
+                if time.monotonic() > deadline:
+                    return StepResult(Outcome.TIMED_OUT, "exec timed out; the command may still "
+                                      "be running in the pod")
+            if partial:
+                ctx.output.write_lines([partial])
+            code = _exit_code(ws.read_channel(3))
+        finally:
+            ws.close()
+        if code == 0:
+            return StepResult(Outcome.PASSED, "exit status 0", 0, {"pod": pname})
+        return StepResult(Outcome.FAILED, f"exit status {code}", code, {"pod": pname})
+
+
+def _exit_code(status_text: str) -> int:
+    if not status_text:
+        return 0
+    try:
+        status = json.loads(status_text)
+    except ValueError:
+        return 1
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            return int(cause.get("message", 1))
+    return 1
+
+
+class Logs(KubeStep):
+    name = "k8s.logs"
+    doc = "recent logs of the pods matching a selector; lines matching fail_on are counted"
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("selector", ParamType.STR, True), Param("tail", ParamType.INT, default=100),
+        Param("fail_on", ParamType.STR, default="", doc="regex; any matching line fails the check"))
+
+    def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
+        pods = call(core(api).list_namespaced_pod, ctx.namespace,
+                    label_selector=ctx.param("selector"))["items"]
+        if not pods:
+            return StepResult(Outcome.FAILED, f"no pods match {ctx.param('selector')!r}")
+        pattern = re.compile(str(ctx.param("fail_on"))) if ctx.param("fail_on") else None
+        hits = 0
+        for p in pods:
+            name = p["metadata"]["name"]
+            try:
+                resp = core(api).read_namespaced_pod_log(
+                    name, ctx.namespace, tail_lines=int(ctx.param("tail", 100)),
+                    _preload_content=False, _request_timeout=15)
+                text = resp.data.decode("utf-8", "replace")
+            except Exception as e:
+                ctx.output.write_lines([f"[{name}] cannot read logs: {type(e).__name__}"])
+                continue
+            lines = text.splitlines()
+            ctx.output.write_lines([f"[{name}] {line}" for line in lines])
+            if pattern is not None:
+                hits += sum(1 for line in lines if pattern.search(line))
+        if hits:
+            return StepResult(Outcome.FAILED, f"{hits} line(s) match {ctx.param('fail_on')!r}",
+                              facts={"matches": hits})
+        return StepResult(Outcome.PASSED, f"read logs of {len(pods)} pod(s)")

@@ -1,0 +1,176 @@
+"""Rollout status like `kubectl rollout status`, and one namespace-wide deployment watch
+that serves every rollout being followed in that namespace."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from steps.kube.client import KubeError, apps, call
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutStatus:
+    done: bool
+    failed: bool
+    message: str
+
+
+def rollout_status(dep: dict[str, Any]) -> RolloutStatus:
+    """kubectl's DeploymentStatusViewer, on a deployment as JSON."""
+    name = dep["metadata"]["name"]
+    spec = dep.get("spec", {})
+    st = dep.get("status", {})
+    if dep["metadata"].get("generation", 0) > st.get("observedGeneration", 0):
+        return RolloutStatus(False, False, "Waiting for deployment spec update to be observed...")
+    for c in st.get("conditions") or []:
+        if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
+            return RolloutStatus(False, True, f'deployment "{name}" exceeded its progress deadline')
+    want = spec.get("replicas", 1)
+    updated = st.get("updatedReplicas", 0)
+    replicas = st.get("replicas", 0)
+    available = st.get("availableReplicas", 0)
+    if want is not None and updated < want:
+        return RolloutStatus(False, False, f'Waiting for deployment "{name}" rollout to finish: '
+                             f"{updated} out of {want} new replicas have been updated...")
+    if replicas > updated:
+        return RolloutStatus(False, False, f'Waiting for deployment "{name}" rollout to finish: '
+                             f"{replicas - updated} old replicas are pending termination...")
+    if available < updated:
+        return RolloutStatus(False, False, f'Waiting for deployment "{name}" rollout to finish: '
+                             f"{available} of {updated} updated replicas are available...")
+    return RolloutStatus(True, False, f'deployment "{name}" successfully rolled out')
+
+
+class DeploymentWatch:
+    """List then watch all deployments of a namespace; followers wait on changes.
+
+    One per (client, namespace), shared by every step following a rollout there,
+    so a rolling update of twelve deployments holds one watch, not twelve.
+    """
+
+    _shared: dict[tuple[int, str], DeploymentWatch] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, api: Any, namespace: str) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self.error = ""
+        self.synced = False
+        self._cond = threading.Condition()
+        self._users = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"deploy-watch-{namespace}",
+                                        daemon=True)
+
+    @classmethod
+    def acquire(cls, api: Any, namespace: str) -> DeploymentWatch:
+        key = (id(api), namespace)
+        with cls._shared_lock:
+            w = cls._shared.get(key)
+            if w is None or not w._thread.is_alive():
+                w = cls._shared[key] = DeploymentWatch(api, namespace)
+                w._thread.start()
+            w._users += 1
+            return w
+
+    def release(self) -> None:
+        with self._shared_lock:
+            self._users -= 1
+            if self._users <= 0:
+                self._stop.set()
+                self._shared.pop((id(self.api), self.namespace), None)
+
+    def wait_change(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait(timeout)
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        with self._cond:
+            return self.deployments.get(name)
+
+    def _publish(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        from kubernetes import watch
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                listed = call(apps(self.api).list_namespaced_deployment, self.namespace)
+                with self._cond:
+                    self.deployments = {d["metadata"]["name"]: d for d in listed.get("items", [])}
+                    self.synced = True
+                    self.error = ""
+                self._publish()
+                rv = listed.get("metadata", {}).get("resourceVersion", "")
+                w = watch.Watch()
+                for ev in w.stream(apps(self.api).list_namespaced_deployment, self.namespace,
+                                   resource_version=rv, timeout_seconds=30,
+                                   _request_timeout=(REQUEST_CONNECT, 45), deserialize=False):
+                    if self._stop.is_set():
+                        w.stop()
+                        break
+                    obj = ev.get("raw_object") or {}
+                    if ev.get("type") == "ERROR":
+                        break  # e.g. 410 Gone: list again
+                    name = obj.get("metadata", {}).get("name")
+                    if not name:
+                        continue
+                    with self._cond:
+                        if ev.get("type") == "DELETED":
+                            self.deployments.pop(name, None)
+                        else:
+                            self.deployments[name] = obj
+                    self._publish()
+                backoff = 0.2
+            except KubeError as e:
+                self._fail(str(e))
+            except Exception as e:  # dropped connections, 410 raised by the client, ...
+                self._fail(f"watch interrupted: {type(e).__name__}: {str(e)[:120]}")
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, 5.0)
+
+    def _fail(self, message: str) -> None:
+        with self._cond:
+            self.error = message
+        self._publish()
+
+
+REQUEST_CONNECT = 5.0
+
+
+def follow(watcher: DeploymentWatch, name: str, deadline: float, cancelled: Any,
+           on_message: Any) -> RolloutStatus:
+    """Wait until `name` has rolled out, failed, or the deadline passes."""
+    last = ""
+    missing_since: float | None = None
+    while True:
+        if cancelled():
+            return RolloutStatus(False, True, "cancelled")
+        dep = watcher.get(name)
+        if dep is None:
+            if watcher.synced:
+                missing_since = missing_since or time.monotonic()
+                if time.monotonic() - missing_since > 2.0:
+                    return RolloutStatus(False, True, f'deployment "{name}" not found')
+        else:
+            missing_since = None
+            st = rollout_status(dep)
+            if st.message != last:
+                on_message(st.message)
+                last = st.message
+            if st.done or st.failed:
+                return st
+        if watcher.error and watcher.error != last:
+            on_message(f"(watch: {watcher.error}; reconnecting)")
+            last = watcher.error
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return RolloutStatus(False, True, f'timed out waiting for deployment "{name}": {last}')
+        watcher.wait_change(min(left, 0.5))
