@@ -39,3 +39,10 @@ class HealthSnapshot(Message):
     """Health of services now: name -> {status, latency_ms, checked, detail}."""
 
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class PodsStatus(Message):
+    """The pod watcher's connection state, for the Pods pane's title."""
+
+    text: str

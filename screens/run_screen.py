@@ -12,7 +12,7 @@ from runbook.model import Item, Section
 from runbook.run import Run
 from runbook.state import Status
 from screens.bridge import Bridge
-from screens.messages import HealthSnapshot, PodsSnapshot, RunEvent
+from screens.messages import HealthSnapshot, PodsSnapshot, PodsStatus, RunEvent
 from screens.run_actions import RunActions
 from screens.widgets.contacts import Contacts
 from screens.widgets.health_table import HealthTable
@@ -97,6 +97,39 @@ class RunScreen(RunActions):
         self.set_interval(1.0, self._tick)
         self._layout(self.app.size.width)
         self.query_one(ItemList).focus()
+        self.pod_watcher: object | None = None
+        self.set_timer(0.3, self._start_pod_watch)  # after the first paint
+
+    def _start_pod_watch(self) -> None:
+        if self.run.env.namespace:
+            self.run_worker(self._pod_watch_thread, thread=True, group="pods", exit_on_error=False)
+
+    def _pod_watch_thread(self) -> None:
+        """Load the Kubernetes client (heavy) off the UI thread and start the watcher."""
+        import os
+
+        from steps.kube.client import KubeError, api_client
+        from steps.kube.pod_watch import PodWatcher
+        try:
+            api = api_client(self.run.meta.kube_context, os.environ.get("KUBECONFIG"))
+        except KubeError as e:
+            self.post_message(PodsStatus(f"Pods: not connected ({e})"))
+            return
+        watcher = PodWatcher(api, self.run.env.namespace,
+                             lambda pods: self.post_message(PodsSnapshot(pods)),
+                             lambda text: self.post_message(PodsStatus(f"Pods: {text}")))
+        self.pod_watcher = watcher
+        watcher.start()
+
+    def on_unmount(self) -> None:
+        stop = getattr(self.pod_watcher, "stop", None)
+        if stop is not None:
+            stop(0.5)
+
+    def on_pods_status(self, message: PodsStatus) -> None:
+        table = self.query_one(PodTable)
+        if not table.row_count or "watching" not in message.text:
+            table.border_title = message.text
 
     # -- layout ------------------------------------------------------------------
     def on_resize(self, event: Resize) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,9 @@ from steps import default_registry
 # a weekday that is not today nor tomorrow: the production window is closed now
 CLOSED_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[
     (dt.datetime.now(dt.UTC).weekday() + 3) % 7]
+
+# unique per test process, so concurrent test runs never see each other's sleeps
+LONG_ARG = f"3{os.getpid() % 10}.{os.getpid()}"
 
 RUNBOOK = f"""
 runbook: 1
@@ -68,7 +72,7 @@ phases:
                 title: Rolling
                 items:
                   - {{id: roll, kind: action, title: Roll, uses: shell, with: {{argv: [echo, roll]}}}}
-          - {{id: long, kind: action, title: Long step, uses: shell, with: {{argv: [sleep, "31.4159"]}}}}
+          - {{id: long, kind: action, title: Long step, uses: shell, with: {{argv: [sleep, "{LONG_ARG}"]}}}}
           - {{id: flood, kind: check, title: Flood, uses: shell, with: {{argv: [seq, "1", "20000"]}}}}
 """
 

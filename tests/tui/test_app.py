@@ -16,7 +16,7 @@ from screens.modals.typed_env_modal import TypedEnvModal
 from screens.run_screen import RunScreen
 from screens.widgets.item_list import ItemList
 from screens.widgets.log_pane import MAX_LINES, LogPane
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import LONG_ARG, wait_for
 
 MakeApp = Callable[..., RunbookApp]
 
@@ -149,13 +149,13 @@ async def test_cancel_running_shell_item_kills_it(make_app: MakeApp) -> None:
         await _to_phase_two(app, pilot)
         screen(app).select_item("long")
         await pilot.press("r")
-        await wait_for(pilot, lambda: bool(processes_with("31.4159")))
+        await wait_for(pilot, lambda: bool(processes_with(LONG_ARG)))
         assert status(app, "long") is Status.RUNNING
         await pilot.press("c")  # cannot confirm a running item
         assert status(app, "long") is Status.RUNNING
         await pilot.press("x")
         await wait_for(pilot, lambda: status(app, "long") is Status.CANCELLED)
-        assert processes_with("31.4159") == []
+        assert processes_with(LONG_ARG) == []
 
 
 async def test_quit_while_running_asks_then_cancels(make_app: MakeApp) -> None:
@@ -164,7 +164,7 @@ async def test_quit_while_running_asks_then_cancels(make_app: MakeApp) -> None:
         await _to_phase_two(app, pilot)
         screen(app).select_item("long")
         await pilot.press("r")
-        await wait_for(pilot, lambda: bool(processes_with("31.4159")))
+        await wait_for(pilot, lambda: bool(processes_with(LONG_ARG)))
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")
@@ -173,7 +173,7 @@ async def test_quit_while_running_asks_then_cancels(make_app: MakeApp) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.is_running or status(app, "long")
                        is Status.CANCELLED)
-    assert processes_with("31.4159") == []
+    assert processes_with(LONG_ARG) == []
     assert status(app, "long") is Status.CANCELLED
 
 
