@@ -39,6 +39,8 @@ class ExecutionContext:
     redactor: Redactor
     params_for: Callable[[Item, StepKind], dict[str, Any]]  # rendered parameters
     recall: Callable[[str], Any] = lambda key: None  # newest fact recorded in this environment
+    publish: Callable[[str, Any], None] = lambda topic, data: None  # live data for the UI
+    services: tuple[Any, ...] = ()
 
 
 class Executor:
@@ -120,7 +122,7 @@ class Executor:
             kube_context=self.ctx.kube_context, redact=self.ctx.redactor,
             fact=facts.__setitem__,
             secret=lambda value: self.ctx.redactor.add([value]),
-            recall=self.ctx.recall,
+            recall=self.ctx.recall, publish=self.ctx.publish, services=self.ctx.services,
         )
         try:
             result = step.run(ctx)

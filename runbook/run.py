@@ -50,10 +50,12 @@ class Run:
         self._lock = threading.RLock()
         self._subscribers: list[Subscriber] = []
         self._texts: dict[tuple[str, str], str] = {}
+        self._topics: list[Callable[[str, Any], None]] = []
         self.executor = Executor(registry, self, ExecutionContext(
             session_dir=self.dir, dry_run=meta.dry_run, env_name=self.env.name,
             namespace=self.env.namespace, kube_context=meta.kube_context, redactor=redactor,
-            params_for=self._params_for, recall=self.recall,
+            params_for=self._params_for, recall=self.recall, publish=self.publish,
+            services=runbook.services,
         ))
 
     # -- creation ---------------------------------------------------------
@@ -170,6 +172,14 @@ class Run:
             except TemplateError:
                 self._texts[key] = raw
         return self._texts[key]
+
+    def on_publish(self, fn: Callable[[str, Any], None]) -> None:
+        """Live data from steps (e.g. health results) for whoever shows it."""
+        self._topics.append(fn)
+
+    def publish(self, topic: str, data: Any) -> None:
+        for fn in list(self._topics):
+            fn(topic, data)
 
     def recall(self, key: str) -> Any:
         """The newest fact `key` recorded by any session of this environment."""

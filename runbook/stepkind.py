@@ -97,6 +97,8 @@ class StepContext:
     fact: Callable[[str, Any], None] = lambda k, v: None  # record a fact mid-step
     secret: Callable[[str], None] = lambda value: None  # a value to mask from now on
     recall: Callable[[str], Any] = lambda key: None  # newest fact `key` recorded in this env
+    publish: Callable[[str, Any], None] = lambda topic, data: None  # live data for the UI
+    services: tuple[Any, ...] = ()  # the runbook's services (runbook.model.Service)
 
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)

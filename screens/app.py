@@ -69,14 +69,14 @@ class RunbookApp(App[int]):
         yield from super().get_system_commands(screen)
         if isinstance(screen, RunScreen):
             for b in BINDINGS:
-                area = (b.id or "app.x").split(".")[0]
+                area, _, verb = (b.id or "app.x").partition(".")
                 action = b.action
 
                 def run_action(action: str = action) -> None:
                     self.call_later(screen.run_action, action)
 
-                yield SystemCommand(f"{area}: {b.description.lower()}",
-                                    f"key {b.key.replace('_', ' ')}", run_action)
+                yield SystemCommand(f"{area}: {verb.replace('-', ' ')}",
+                                    f"{b.description} (key {b.key.replace('_', ' ')})", run_action)
 
 
 def build_app(config: AppConfig) -> RunbookApp:

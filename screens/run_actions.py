@@ -45,13 +45,19 @@ class RunActions(Screen[None]):
     def running_items(self) -> list[str]:
         raise NotImplementedError
 
+    @property
+    def current_item(self) -> Item | None:
+        """The item under the cursor now (not the last highlighted message's)."""
+        current = self.query_one(ItemList).current
+        return self.run.runbook.item(current) if current else None
+
     def _init_actions(self) -> None:
         self.tokens: dict[str, CancelToken] = {}
         self.threads: dict[str, threading.Thread] = {}
 
     # -- items -----------------------------------------------------------------------
     def action_run_item(self) -> None:
-        item = self.item
+        item = self.current_item
         if item is None:
             return
         if item.kind is ItemKind.CHOICE:
@@ -96,7 +102,8 @@ class RunActions(Screen[None]):
         worker = self.run_worker(lambda: self._execute(item_id, token), thread=True,
                                  group="items", name=item_id, exit_on_error=False)
         del worker
-        if self.item is not None and self.item.id == item_id:
+        current = self.current_item
+        if current is not None and current.id == item_id:
             self.query_one(TabbedContent).active = "tab-log"
 
     def _execute(self, item_id: str, token: CancelToken) -> None:
@@ -110,7 +117,7 @@ class RunActions(Screen[None]):
             self.threads.pop(item_id, None)
 
     def action_confirm_item(self) -> None:
-        item = self.item
+        item = self.current_item
         if item is None:
             return
         if item.kind is ItemKind.CHOICE:
@@ -143,7 +150,7 @@ class RunActions(Screen[None]):
         self.app.push_screen(ChoiceModal(item), chosen)
 
     def action_cancel_item(self) -> None:
-        item = self.item
+        item = self.current_item
         token = self.tokens.get(item.id) if item else None
         if item is None or token is None:
             self.notify("nothing running here to cancel", severity="warning")
@@ -158,7 +165,7 @@ class RunActions(Screen[None]):
         self._with_reason("override", "Override {title}: it will count as done")
 
     def _with_reason(self, what: str, title: str) -> None:
-        item = self.item
+        item = self.current_item
         if item is None:
             return
         kind = Ev.ITEM_SKIPPED if what == "skip" else Ev.ITEM_OVERRIDDEN

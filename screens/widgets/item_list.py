@@ -15,12 +15,12 @@ from runbook.model import Item, Section
 from runbook.state import ItemState, RunState, Status
 from screens.glyphs import GLYPH, KIND, STYLE
 
-COLUMNS = ("st", "req", "kind", "item", "took / expected")
+COLUMNS = ("st", "req", "kind", "took/expected", "item")
 
 
 class ItemList(DataTable[Text]):
     DEFAULT_CSS = """
-    ItemList { height: 1fr; }
+    ItemList { height: 1fr; overflow-x: hidden; }
     """
 
     @dataclass
@@ -98,4 +98,4 @@ class ItemList(DataTable[Text]):
         elif st.started and st.finished:
             took = format_duration(st.finished - st.started)
         exp = format_range(it.expected)
-        return glyph, req, kind, title, Text(f"{took}{' / ' if took and exp else ''}{exp}", "dim")
+        return glyph, req, kind, Text(f"{took}{'/' if took and exp else ''}{exp}", "dim"), title

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Log, Static
@@ -53,4 +54,6 @@ class LogPane(Vertical):
             text += f" ({dropped} older lines not shown here)"
         if self.total:
             text += f" · full output: {path}"
-        self.query_one("#log-header", Static).update(text)
+        elif self.item_id:
+            text += " (no output yet)"
+        self.query_one("#log-header", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))

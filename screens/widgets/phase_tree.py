@@ -15,7 +15,7 @@ from runbook.state import DONE, RunState, Status
 
 class PhaseTree(Tree[tuple[int, str]]):
     DEFAULT_CSS = """
-    PhaseTree { width: 34; border-right: solid $primary-background; }
+    PhaseTree { width: 38; border-right: solid $primary-background; overflow-x: hidden; }
     """
 
     @dataclass
@@ -46,8 +46,8 @@ class PhaseTree(Tree[tuple[int, str]]):
                 total += s_total
                 done += s_done
                 label = Text(f"{glyph} ")
+                label.append(f"{s_done}/{s_total} ", "dim")
                 label.append(section.title)
-                label.append(f" {s_done}/{s_total}", "dim")
                 self._sections[section.id].set_label(label)
             plabel = Text()
             if n > state.phase:
@@ -56,10 +56,9 @@ class PhaseTree(Tree[tuple[int, str]]):
                 plabel.append("✔ ", "green")
             else:
                 plabel.append("▶ ", "bold yellow")
-            plabel.append(phase.title, "bold" if n == state.phase else "")
-            plabel.append(f" {done}/{total}", "dim")
-            if n > state.phase:
-                plabel.append(" locked", "dim italic")
+            plabel.append(f"{done}/{total} ", "dim")
+            plabel.append(phase.title, "bold" if n == state.phase else "dim" if n > state.phase
+                          else "")
             self._phases[n].set_label(plabel)
 
     def select_section(self, section_id: str) -> None:

@@ -26,8 +26,11 @@ class StatusBar(Static):
             self.add_class("-production")
 
     def on_mount(self) -> None:
-        self.refresh_status()
+        self.call_after_refresh(self.refresh_status)
         self.set_interval(1.0, self.refresh_status)
+
+    def on_resize(self) -> None:
+        self.refresh_status()
 
     def refresh_status(self) -> None:
         r = self.run

@@ -28,6 +28,7 @@ from runbook.operator import Operator
 from screens.app import AppConfig, RunbookApp, build_app
 from screens.modals.reason_modal import ReasonModal
 from screens.run_screen import RunScreen
+from screens.widgets.status_bar import StatusBar
 from steps import default_registry
 
 pytest.importorskip("pytest_textual_snapshot")
@@ -109,11 +110,22 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
 
 def on_run_screen(then: Callable[[Any], Awaitable[None]] | None = None) -> \
         Callable[[Any], Awaitable[None]]:
+    """Wait for the run screen, then do `then`.
+
+    The status bar is refreshed by hand, as its 1 s timer would: its first render
+    (on mount) happens before it has a width and is cut to 20 cells, and whether
+    the timer has fired by screenshot time depends on the machine's speed.
+    """
     async def run_before(pilot: Any) -> None:
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
+        app = pilot.app
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))
         await pilot.pause()
+        run_screen = app.screen
+        run_screen.query_one(StatusBar).refresh_status()
         if then is not None:
             await then(pilot)
+        run_screen.query_one(StatusBar).refresh_status()
+        await pilot.pause()
     return run_before
 
 
