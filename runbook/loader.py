@@ -22,7 +22,7 @@ from runbook.loader_meta import (
 )
 from runbook.model import ItemKind, Phase, Pos, Runbook
 from runbook.stepkind import StepRegistry
-from runbook.yamlnodes import Doc, LoadError, LoadFailed
+from runbook.yamlnodes import Doc, LoadError, LoadFailed, suggest
 from runbook.yamlnodes import describe as _describe
 
 TOP_KEYS = (
@@ -43,20 +43,35 @@ def load(path: str | Path, registry: StepRegistry) -> Runbook:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise LoadFailed([LoadError(_pos0(str(path)), f"not UTF-8 text (byte {e.start})")]) from None
+        before = data[:e.start].decode("utf-8", "replace")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        raise LoadFailed([LoadError(Pos(str(path), line, col), f"not UTF-8 text: byte "
+                                    f"0x{data[e.start]:02x} at offset {e.start}")]) from None
     return load_text(text, str(path), registry)
 
 
 def load_text(text: str, path: str, registry: StepRegistry) -> Runbook:
     content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # libyaml (C) composes ~10x faster; any problem is re-read by the Python parser so
+    # the located message is the same whichever parser is installed
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        c_loader = fast(text)
+        try:
+            root = c_loader.get_single_node()
+        except yaml.YAMLError:
+            c_loader.dispose()
+        else:
+            c_loader.dispose()
+            rb = _parse_checked(Doc(path, c_loader), root, content_hash, registry)
+            if rb is not None:
+                return rb
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = (e.problem or e.context or "invalid YAML").strip()
-        raise LoadFailed([LoadError(Pos(path, line, col), f"YAML syntax: {problem}")]) from None
+        raise LoadFailed([_syntax_error(path, text, e)]) from None
     except yaml.YAMLError as e:
         raise LoadFailed([LoadError(_pos0(path), f"YAML: {e}")]) from None
     finally:
@@ -68,6 +83,18 @@ def load_text(text: str, path: str, registry: StepRegistry) -> Runbook:
     if doc.errors or rb is None:
         raise LoadFailed(doc.errors)
     return rb
+
+
+def _parse_checked(doc: Doc, root: yaml.Node | None, content_hash: str,
+                   registry: StepRegistry) -> Runbook | None:
+    """The runbook when the fast parse finds no problem at all; else None (read again)."""
+    if root is None:
+        return None
+    try:
+        rb = _parse(doc, root, content_hash, registry)
+    except yaml.YAMLError:
+        return None
+    return rb if rb is not None and not doc.errors else None
 
 
 def _parse(doc: Doc, root: yaml.Node, content_hash: str, registry: StepRegistry) -> Runbook | None:
@@ -105,6 +132,7 @@ def _parse(doc: Doc, root: yaml.Node, content_hash: str, registry: StepRegistry)
         registry=registry,
         variables={v.name for v in variables},
         env_keys=env_keys,
+        env_values={e.name: {k for k, _ in e.values} for e in envs},
         env_names={e.name for e in envs},
         services=services,
     )
@@ -141,9 +169,16 @@ def _cross_check(doc: Doc, phases: list[Phase], ctx: ItemContext) -> None:
         deps: list[str] = []
         node = ctx.needs_nodes.get(it.template_id or iid)
         for need in it.needs:
-            targets = ctx.templates.get(need, [need] if need in items else [])
-            if not targets:
-                doc.error(node or it.pos, f"needs unknown item {need!r}")
+            if need in ctx.templates:  # a foreach item: all of its expansions
+                targets = [t for t in ctx.templates[need] if t in items]
+                if not targets:
+                    continue  # it expanded to nothing (no services, or errors reported there)
+            elif need in items:
+                targets = [need]
+            else:
+                known = sorted({i.template_id or i.id for i in items.values()} - {need})
+                doc.error(node or it.pos, f"needs unknown item {need!r}"
+                                          f"{suggest(need, known or ['(none)'])}")
                 continue
             if phase_of[need] > phase_of[iid] and node is not None:
                 doc.error(node, f"needs {need!r}, which comes in a later phase")
@@ -172,7 +207,9 @@ def _cycles(doc: Doc, graph: dict[str, list[str]], ctx: ItemContext) -> None:
                 key = min(cyc)
                 if key not in reported:
                     reported.add(key)
-                    node = ctx.needs_nodes.get(re.sub(r"\[.*\]$", "", n))
+                    # located at the first item of the cycle as shown (it needs the next)
+                    node = ctx.needs_nodes.get(re.sub(r"\[.*\]$", "", cyc[0])) \
+                        or ctx.needs_nodes.get(re.sub(r"\[.*\]$", "", n))
                     if node is not None:
                         doc.error(node, "dependency cycle: " + " -> ".join(cyc))
             elif state.get(d) is None:
@@ -182,6 +219,18 @@ def _cycles(doc: Doc, graph: dict[str, list[str]], ctx: ItemContext) -> None:
     for n in graph:
         if n not in state:
             visit(n, [n])
+
+
+def _syntax_error(path: str, text: str, e: yaml.MarkedYAMLError) -> LoadError:
+    mark = e.problem_mark or e.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = (e.problem or e.context or "invalid YAML").strip()
+    if mark is not None and text[mark.index:mark.index + 1] == "\t":
+        problem = "tab character; indent with spaces, not tabs"
+    elif e.context and e.context_mark and e.problem_mark \
+            and e.context_mark.line != e.problem_mark.line:
+        problem += f" ({e.context} that starts at line {e.context_mark.line + 1})"
+    return LoadError(Pos(path, line, col), f"YAML syntax: {problem}")
 
 
 def _pos0(path: str) -> Pos:

@@ -31,6 +31,7 @@ class ItemContext:
     env_keys: set[str]  # value keys defined in every environment
     env_names: set[str]
     services: list[Service]
+    env_values: dict[str, set[str]] = field(default_factory=dict)  # env name -> its value keys
     ids: dict[str, yaml.Node] = field(default_factory=dict)  # id -> node of first use
     templates: dict[str, list[str]] = field(default_factory=dict)  # foreach id -> expanded ids
     needs_nodes: dict[str, yaml.Node] = field(default_factory=dict)
@@ -42,7 +43,8 @@ class ItemContext:
 
 def parse_phases(doc: Doc, node: yaml.Node, ctx: ItemContext) -> list[Phase]:
     phases: list[Phase] = []
-    for pnode in doc.sequence(node, "phases") or []:
+    pnodes = doc.sequence(node, "phases")
+    for pnode in pnodes or []:
         m = doc.mapping(pnode, "phase", ("id", "title", "help", "sections"), ("id", "title"))
         if m is None:
             continue
@@ -55,7 +57,7 @@ def parse_phases(doc: Doc, node: yaml.Node, ctx: ItemContext) -> list[Phase]:
         hlp = _opt_str(doc, m, "help", "phase help")
         if pid and title:
             phases.append(Phase(pid, title, tuple(sections), hlp, doc.pos(pnode)))
-    if not phases and not doc.errors:
+    if pnodes == []:
         doc.error(node, "a runbook needs at least one phase")
     return phases
 
@@ -131,7 +133,7 @@ def parse_item(
     _check_templates(doc, m, ctx, in_foreach=False)
     _claim(doc, ctx, iid, m["id"][1])
     options: tuple[Option, ...] = ()
-    if kind is ItemKind.CHOICE:
+    if kind is ItemKind.CHOICE and "options" in m:
         options = _options(doc, m, ctx, phase, section, iid)
     return [Item(id=iid, title=title, kind=kind, options=options, phase=phase, section=section,
                  branch=branch, pos=doc.pos(node), **fields)]
@@ -158,11 +160,12 @@ def _check_kind_keys(doc: Doc, m: dict[str, tuple[yaml.Node, yaml.Node]], kind: 
                      branch: tuple[str, str] | None) -> None:
     automated = kind in (ItemKind.CHECK, ItemKind.ACTION)
     if automated and "uses" not in m:
-        doc.error(m["kind"][1], f"a {kind} item needs 'uses' (the step kind to run)")
+        doc.error(m["kind"][1], f"{_a(kind)} item needs 'uses' (the step kind to run)")
     if not automated:
         for key in ("uses", "with", "retries"):
             if key in m:
-                doc.error(m[key][0], f"{key!r} is only for check and action items, not {kind}")
+                doc.error(m[key][0], f"{key!r} is only for check and action items, "
+                                     f"not {kind} items")
     if kind is ItemKind.WAIT and "for" not in m:
         doc.error(m["kind"][1], "a wait item needs 'for' (how long to watch, e.g. 30m)")
     if kind is not ItemKind.WAIT and "for" in m:
@@ -238,7 +241,7 @@ def _param_value(doc: Doc, node: yaml.Node, p: Param, step: str) -> Any:
         return raw
     if t is ParamType.STR:
         if isinstance(raw, bool):
-            doc.error(node, f"{what} must be a string (quote {str(raw).lower()!r})")
+            doc.error(node, f"{what} must be a string, not a boolean (quote it: \"{node.value}\")")
             return None
         s = str(raw)
         if p.choices and s not in p.choices:
@@ -271,8 +274,11 @@ def _foreach(doc: Doc, m: dict[str, tuple[yaml.Node, yaml.Node]],
     node = m["foreach"][1]
     deploy = ctx.deployable()
     if isinstance(node, yaml.ScalarNode) and node.value in ("services", "services-reversed"):
-        from runbook.services import startup_order
-        ordered = [s for s in startup_order(ctx.services) if not s.infrastructure]
+        from runbook.services import DependencyCycle, startup_order
+        try:
+            ordered = [s for s in startup_order(ctx.services) if not s.infrastructure]
+        except DependencyCycle:  # reported with the services; keep the declared order
+            ordered = deploy
         return ordered if node.value == "services" else list(reversed(ordered))
     by_name = {s.name: s for s in ctx.services}
     out: list[Service] = []
@@ -307,7 +313,8 @@ def _options(doc: Doc, m: dict[str, tuple[yaml.Node, yaml.Node]], ctx: ItemConte
              phase: str, section: str, choice_id: str) -> tuple[Option, ...]:
     out: list[Option] = []
     seen: set[str] = set()
-    for onode in doc.sequence(m["options"][1], "options") or []:
+    onodes = doc.sequence(m["options"][1], "options")
+    for onode in onodes or []:
         om = doc.mapping(onode, "option", ("id", "title", "help", "recommended", "items"),
                          ("id", "title"))
         if om is None:
@@ -325,7 +332,7 @@ def _options(doc: Doc, m: dict[str, tuple[yaml.Node, yaml.Node]], ctx: ItemConte
             seen.add(oid)
             out.append(Option(oid, title, _opt_str(doc, om, "help", "option help"), rec,
                               tuple(items), doc.pos(onode)))
-    if len(out) < 2 and "options" in m and not doc.errors:
+    if onodes is not None and len(onodes) < 2:
         doc.error(m["options"][1], "a choice needs at least two options")
     return tuple(out)
 
@@ -358,7 +365,9 @@ def _check_ref(ref: str, ctx: ItemContext, in_foreach: bool) -> str | None:
     if scope == "env":
         if key in ENV_FIELDS or key in ctx.env_keys:
             return None
-        return f"${{{ref}}}: {key!r} is not defined in every environment"
+        lacking = sorted(e for e, keys in ctx.env_values.items() if key not in keys)
+        return (f"${{{ref}}}: {key!r} is not defined in every environment"
+                f" (missing in {', '.join(lacking)})")
     if scope == "service":
         if not in_foreach:
             return f"${{{ref}}} can only be used in an item with foreach"
@@ -385,17 +394,31 @@ def _opt_str(doc: Doc, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str, what
     return doc.string(m[key][1], what, allow_empty=True) or ""
 
 
+def _a(kind: ItemKind) -> str:
+    return f"an {kind}" if kind.value[0] in "aeiou" else f"a {kind}"
+
+
 def _duration(doc: Doc, node: yaml.Node, what: str) -> float | None:
+    raw = doc.value(node) if isinstance(node, yaml.ScalarNode) else None
+    if not isinstance(raw, str | int | float):
+        doc.error(node, f"{what} must be a duration such as 30s, 15m or 1h30m, "
+                        f"not {_describe(node)}")
+        return None
     try:
-        return parse_duration(doc.value(node))
-    except (DurationError, TypeError) as e:
+        return parse_duration(raw)
+    except DurationError as e:
         doc.error(node, f"{what}: {e}")
         return None
 
 
 def _range(doc: Doc, node: yaml.Node) -> tuple[float, float] | None:
+    raw = doc.value(node) if isinstance(node, yaml.ScalarNode) else None
+    if not isinstance(raw, str | int | float):
+        doc.error(node, f"expected must be a duration or a range such as 10-30m, "
+                        f"not {_describe(node)}")
+        return None
     try:
-        return parse_range(doc.value(node))
-    except (DurationError, TypeError) as e:
+        return parse_range(raw)
+    except DurationError as e:
         doc.error(node, f"expected: {e}")
         return None

@@ -18,10 +18,11 @@ from runbook.model import (
 )
 from runbook.services import DependencyCycle, startup_levels
 from runbook.variables import VariableError, check_value
-from runbook.yamlnodes import Doc, suggest
+from runbook.yamlnodes import Doc, describe, suggest
 
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 
@@ -60,8 +61,12 @@ def parse_variables(doc: Doc, node: yaml.Node) -> list[Variable]:
             if key in m:
                 f[key] = doc.string(m[key][1], key) or ""
         if "default" in m:
-            dv = doc.value(m["default"][1])
-            f["default"] = str(dv).lower() if isinstance(dv, bool) else str(dv)
+            dn = m["default"][1]
+            dv = doc.value(dn) if isinstance(dn, yaml.ScalarNode) else None
+            if dv is None:
+                doc.error(dn, f"default of {name} must be a single value, not {describe(dn)}")
+            else:
+                f["default"] = str(dv).lower() if isinstance(dv, bool) else str(dv)
             f.setdefault("required", False)
         var = Variable(name=name, pos=doc.pos(knode), **f)  # type: ignore[arg-type]
         if var.type is VarType.CHOICE and not var.choices:
@@ -70,7 +75,8 @@ def parse_variables(doc: Doc, node: yaml.Node) -> list[Variable]:
             try:
                 check_value(var, var.default)
             except VariableError as e:
-                doc.error(m["default"][1], f"default of {name}: {e}")
+                why = str(e).removeprefix(f"{name}: ")
+                doc.error(m["default"][1], f"default of {name}: {why}")
         out.append(var)
     return out
 
@@ -137,14 +143,17 @@ def _window(doc: Doc, node: yaml.Node, env: str) -> Window | None:
         return None
     days: list[int] = []
     for d, n in doc.strings(m["days"][1], "days"):
-        key = d.strip().lower()[:3]
-        if key not in DAYS:
+        word = d.strip().lower()
+        key = word[:3]
+        if key not in DAYS or not FULL_DAYS[DAYS.index(key)].startswith(word):
             doc.error(n, f"unknown day {d!r} (use mon, tue, wed, thu, fri, sat, sun)")
         else:
             days.append(DAYS.index(key))
     minutes: list[int] = []
     for key in ("start", "end"):
-        s = doc.string(m[key][1], key) or ""
+        tnode = m[key][1]
+        # the source text: YAML 1.1 reads an unquoted 17:30 as the number 1050
+        s = str(tnode.value) if isinstance(tnode, yaml.ScalarNode) else describe(tnode)
         if not HHMM.match(s):
             doc.error(m[key][1], f"window {key} must be HH:MM (24-hour), not {s!r}")
             return None
@@ -169,6 +178,7 @@ def parse_services(doc: Doc, node: yaml.Node) -> list[Service]:
             "migrations")
     out: list[Service] = []
     nodes: dict[str, yaml.Node] = {}
+    dep_nodes: dict[str, dict[str, yaml.Node]] = {}  # service -> dependency -> its node
     for snode in doc.sequence(node, "services") or []:
         m = doc.mapping(snode, "service", keys, ("name",))
         if m is None or "name" not in m:
@@ -194,7 +204,9 @@ def parse_services(doc: Doc, node: yaml.Node) -> list[Service]:
             em = doc.mapping(m["expect"][1], "expect") or {}
             f["expect"] = tuple((k, str(doc.value(v))) for k, (_, v) in em.items())
         if "depends_on" in m:
-            f["depends_on"] = tuple(s for s, _ in doc.strings(m["depends_on"][1], "depends_on"))
+            deps = doc.strings(m["depends_on"][1], "depends_on")
+            f["depends_on"] = tuple(s for s, _ in deps)
+            dep_nodes[name] = {s: n for s, n in reversed(deps)}
         for key in ("infrastructure", "migrations"):
             if key in m:
                 f[key] = bool(doc.boolean(m[key][1], key))
@@ -202,12 +214,13 @@ def parse_services(doc: Doc, node: yaml.Node) -> list[Service]:
     for s in out:
         for d in s.depends_on:
             if d not in nodes:
-                doc.error(s.pos, f"service {s.name!r} depends on unknown service {d!r}"
-                                 f"{suggest(d, list(nodes))}")
+                doc.error(dep_nodes[s.name][d], f"service {s.name!r} depends on unknown "
+                                                f"service {d!r}{suggest(d, list(nodes))}")
     try:
         startup_levels(out)
     except DependencyCycle as e:
-        doc.error(out[0].pos if out else node, f"services: {e}")
+        first, then = e.cycle[0], e.cycle[1]
+        doc.error(dep_nodes.get(first, {}).get(then, nodes.get(first, node)), f"services: {e}")
     return out
 
 

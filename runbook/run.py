@@ -153,6 +153,9 @@ class Run:
     def execute(self, item_id: str, cancel: CancelToken | None = None,
                 listener: Listener | None = None) -> StepResult:
         """Run an automated or wait item on this thread. Raises Refused if not allowed now."""
+        why = self.check(Ev.ITEM_STARTED, item_id)
+        if why is not None:
+            raise Refused(f"{item_id}: {why}")
         return self.executor.execute(self.runbook.item(item_id), cancel or CancelToken(), listener)
 
     def describe(self, item: Item) -> str:

@@ -135,16 +135,19 @@ def apply(runbook: Runbook, state: RunState, ev: Event) -> RunState:
     return replace(state, items=items, last_seq=ev.seq)
 
 
-_INDEX_CACHE: dict[int, dict[str, Item]] = {}
+# id(runbook) -> (runbook, index). The runbook is kept so its id cannot be reused by another
+# runbook while cached: keyed by id alone, a new runbook could be given a dead one's index.
+_INDEX_CACHE: dict[int, tuple[Runbook, dict[str, Item]]] = {}
 
 
 def _index(runbook: Runbook) -> dict[str, Item]:
     key = id(runbook)
-    idx = _INDEX_CACHE.get(key)
-    if idx is None:
-        idx = {i.id: i for i in runbook.all_items()}
-        _INDEX_CACHE.clear()
-        _INDEX_CACHE[key] = idx
+    hit = _INDEX_CACHE.get(key)
+    if hit is not None and hit[0] is runbook:
+        return hit[1]
+    idx = {i.id: i for i in runbook.all_items()}
+    _INDEX_CACHE.clear()
+    _INDEX_CACHE[key] = (runbook, idx)
     return idx
 
 

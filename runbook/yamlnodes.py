@@ -17,6 +17,7 @@ import yaml
 
 from runbook.model import Pos
 
+TAG = "tag:yaml.org,2002:"
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -31,8 +32,8 @@ class LoadError:
 
 class LoadFailed(Exception):
     def __init__(self, errors: list[LoadError]) -> None:
-        super().__init__("\n".join(str(e) for e in errors))
         self.errors = sorted(errors, key=lambda e: (e.pos.file, e.pos.line, e.pos.col))
+        super().__init__("\n".join(str(e) for e in self.errors))
 
 
 class Doc:
@@ -42,12 +43,15 @@ class Doc:
         self.path = path
         self._loader = loader
         self.errors: list[LoadError] = []
+        self._unreadable: set[int] = set()  # ids of nodes whose value could not be built
 
     def pos(self, node: yaml.Node) -> Pos:
         m = node.start_mark
         return Pos(self.path, m.line + 1, m.column + 1)
 
     def error(self, node: yaml.Node | Pos, message: str) -> None:
+        if not isinstance(node, Pos) and id(node) in self._unreadable:
+            return  # already reported: its value could not be read at all
         pos = node if isinstance(node, Pos) else self.pos(node)
         self.errors.append(LoadError(pos, message))
 
@@ -90,7 +94,27 @@ class Doc:
 
     # -- scalars ---------------------------------------------------------
     def value(self, node: yaml.Node) -> Any:
-        return self._loader.construct_object(node, deep=True)
+        """The Python value of a node; None (and one error) if it cannot be built."""
+        if id(node) in self._unreadable:
+            return None
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except Exception as e:
+            # an unknown tag (`!fancy x`), an alias that contains itself, or an explicit
+            # tag its text does not fit (`!!int many` raises ValueError inside PyYAML)
+            if isinstance(e, yaml.YAMLError):
+                problem = getattr(e, "problem", None) or str(e)
+            else:
+                problem = f"{node.value!r} is not a valid {node.tag.replace(TAG, '!!')}"
+            if "recursive" in problem:
+                problem = "a value cannot contain itself (recursive alias)"
+            self.error(node, f"cannot read this value: {problem}")
+            self._unreadable.add(id(node))
+            # the constructor keeps half-built state after a failure: reset it
+            self._loader.recursive_objects = {}
+            self._loader.state_generators = []
+            self._loader.deep_construct = False
+            return None
 
     def string(self, node: yaml.Node, what: str, allow_empty: bool = False) -> str | None:
         if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
@@ -164,12 +188,16 @@ def suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
     return f" (expected one of: {', '.join(sorted(choices))})"
 
 
-def walk_scalars(node: yaml.Node) -> Iterator[yaml.ScalarNode]:
+def walk_scalars(node: yaml.Node, _seen: set[int] | None = None) -> Iterator[yaml.ScalarNode]:
+    seen = set() if _seen is None else _seen
+    if id(node) in seen:  # an alias may refer back to its own parent
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
         yield node
     elif isinstance(node, yaml.SequenceNode):
         for n in node.value:
-            yield from walk_scalars(n)
+            yield from walk_scalars(n, seen)
     elif isinstance(node, yaml.MappingNode):
         for _, v in node.value:
-            yield from walk_scalars(v)
+            yield from walk_scalars(v, seen)

@@ -6,16 +6,26 @@ from runbook.stepkind import StepKind, StepRegistry
 
 
 def implemented_kinds() -> list[StepKind]:
+    from steps.helm import HelmRollback, HelmUpgrade
+    from steps.http_check import HttpCheck
+    from steps.http_health import HttpHealth
     from steps.kube.deploy import RolloutStatusStep, RolloutUndo, Scale, SetImage
     from steps.kube.inspect import ClusterHealth, ConfigKeys, NodeCapacity, Pods, Pvcs
     from steps.kube.pod_ops import Exec, Logs
     from steps.kube.snapshot import Export, Versions
+    from steps.notify import Webhook
+    from steps.pg import PgConnect, PgConnections, PgPool
+    from steps.pg_dump import PgBackup, PgRestore
+    from steps.pg_replication import PgReplication
+    from steps.redis_health import RedisHealth
     from steps.shell import ShellStep
     from steps.wait import WaitStep
 
     return [ShellStep(), WaitStep(), ClusterHealth(), NodeCapacity(), Pvcs(), ConfigKeys(),
             Pods(), Versions(), Export(), SetImage(), RolloutStatusStep(), RolloutUndo(),
-            Scale(), Exec(), Logs()]
+            Scale(), Exec(), Logs(), HttpHealth(), HttpCheck(), HelmUpgrade(), HelmRollback(),
+            Webhook(), PgConnect(), PgPool(), PgReplication(), PgConnections(), PgBackup(),
+            PgRestore(), RedisHealth()]
 
 
 def default_registry() -> StepRegistry:
