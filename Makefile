@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tests need, as "command:package" pairs.
-SYSTEM_DEPS := tmux:tmux
+SYSTEM_DEPS := tmux:tmux redis-server:redis-server initdb:postgresql
 
 .PHONY: run test lint typecheck pytest venv system-deps bench clean
 
