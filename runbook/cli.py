@@ -132,8 +132,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runbook.run import Run
     journal = Journal(args.journal or paths.journal_path())
     run = Run.start(journal, rb, env, values, reg, current(), args.dry_run, args.context)
+    from steps.notify import attach_notifier
+    notifier = attach_notifier(run)
     ask = input if interactive else None
-    return Headless(run, ask, sys.stdout).main()
+    try:
+        return Headless(run, ask, sys.stdout).main()
+    finally:
+        if notifier is not None:
+            notifier.close()
 
 
 def _tui_available() -> bool:

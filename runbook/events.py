@@ -23,6 +23,7 @@ class Ev(enum.StrEnum):
     ITEM_COSIGNED = "item.cosigned"
     GUARD_OVERRIDE = "guard.override"  # e.g. outside the maintenance window, with a reason
     GUARD_CONFIRMED = "guard.confirmed"  # e.g. the typed environment name
+    NOTIFY_FAILED = "notify.failed"  # a webhook notification could not be delivered
 
 
 @dataclass(frozen=True, slots=True)

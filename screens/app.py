@@ -41,6 +41,7 @@ class RunbookApp(App[int]):
         super().__init__()
         self.config = config
         self.current_run: Run | None = None
+        self.notifier: object | None = None
 
     def on_mount(self) -> None:
         c = self.config
@@ -62,6 +63,8 @@ class RunbookApp(App[int]):
         c = self.config
         self.current_run = Run.start(c.journal, c.runbook, env, values, c.registry, c.operator,
                              c.dry_run, c.kube_context)
+        from steps.notify import attach_notifier
+        self.notifier = attach_notifier(self.current_run)
         self.sub_title = f"{env}{' (dry run)' if c.dry_run else ''}"
         self.push_screen(RunScreen(self.current_run))
 

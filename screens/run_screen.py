@@ -166,6 +166,9 @@ class RunScreen(RunActions):
             for detail in self.query(ItemDetail):
                 detail.refresh_detail()
         self.query_one(StatusBar).refresh_status()
+        if ev.kind.value == "notify.failed":
+            self.notify(f"{ev.get('error')}", title="Notification not delivered",
+                        severity="warning")
         if ev.kind.value == "item.result" and ev.get("outcome") in ("failed", "timed-out"):
             self.notify(f"{ev.item}: {ev.get('message')}", title="Step failed", severity="error")
 

@@ -70,3 +70,34 @@ class Notifier:
             why = post(self.url, text)
             if why:
                 self.on_failure(text, why)
+
+
+def attach_notifier(run: Any) -> Notifier | None:
+    """Post the session's milestones to its environment's webhook, if it has one."""
+    from runbook.events import Ev
+    from runbook.notifications import message_for
+    from runbook.template import TemplateError, render
+    raw = run.env.notify_webhook
+    if not raw:
+        return None
+    try:
+        url = render(raw, run.variables)
+    except TemplateError:
+        return None
+    run.redactor.add([url])
+
+    def failed(text: str, why: str) -> None:
+        run.emit(Ev.NOTIFY_FAILED, data={"text": text, "error": why})
+
+    notifier = Notifier(url, failed)
+
+    def on_event(ev: Any, state: Any) -> None:
+        text = message_for(ev, run.runbook, run.env.name, run.meta.dry_run, run.meta.id)
+        if text:
+            notifier.send(run.redactor(text))
+
+    run.subscribe(on_event)
+    last = run.journal.events(run.meta.id)[-1:]
+    if last and last[0].kind is Ev.SESSION_STARTED:  # emitted before we subscribed
+        on_event(last[0], run.state)
+    return notifier
