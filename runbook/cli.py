@@ -162,6 +162,60 @@ def resolve_for_form(rb: Runbook, env: str | None,
     return env, values, missing
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    from runbook.journal import Journal
+    from runbook.operator import current
+    from runbook.resume import ResumeError, plan
+    from runbook.run import Run
+    from runbook.variables import VariableError, check_value, parse_assignments
+    journal_file = Path(args.journal or paths.journal_path())
+    if not journal_file.exists():
+        raise CliError(f"no journal at {journal_file}")
+    journal = Journal(journal_file)
+    reg = registry()
+    try:
+        p = plan(journal, args.session, reg)
+    except ResumeError as e:
+        raise CliError(str(e)) from None
+    for line in p.changes:
+        print(f"note: {line}", file=sys.stderr)
+    given, errs = parse_assignments(args.var or [])
+    if errs:
+        raise CliError("; ".join(errs))
+    values = dict(p.variables)
+    interactive = _interactive()
+    for name in p.missing_secrets:
+        var = p.runbook.variable(name)
+        assert var is not None
+        raw = given.get(name)
+        if raw is None:
+            if not interactive:
+                raise CliError(f"{name}: secret variable must be given again (--var {name}=...)")
+            raw = getpass.getpass(f"{var.prompt or name} [{name}, secret]: ")
+        try:
+            values[name] = check_value(var, raw)
+        except VariableError as e:
+            raise CliError(str(e)) from None
+    if p.changed and interactive and not args.yes:
+        answer = input("the runbook changed since this session began; resume anyway? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise CliError("not resumed", 4)
+    run = Run.resume(journal, p.meta, p.runbook, values, reg, current())
+    print(f"resumed session {p.meta.id} ({p.meta.env}{', dry run' if p.meta.dry_run else ''})",
+          file=sys.stderr)
+    if not args.headless and interactive and _tui_available():
+        from screens.app import run_resumed
+        return run_resumed(run, reg, args)
+    from runbook.headless import Headless
+    from steps.notify import attach_notifier
+    notifier = attach_notifier(run)
+    try:
+        return Headless(run, input if interactive else None, sys.stdout).main()
+    finally:
+        if notifier is not None:
+            notifier.close()
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     import time
 
@@ -227,6 +281,13 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--headless", action="store_true", help="plain line-oriented mode")
     r.add_argument("--context", help="kube context (default: the environment's)")
     r.set_defaults(fn=cmd_run)
+    rs = sub.add_parser("resume", help="reopen a session where it stood (default: the latest "
+                                       "unfinished one)")
+    rs.add_argument("session", nargs="?", help="session id or a unique prefix")
+    rs.add_argument("--var", action="append", metavar="K=V", help="a secret variable, again")
+    rs.add_argument("--headless", action="store_true", help="plain line-oriented mode")
+    rs.add_argument("--yes", action="store_true", help="resume even if the runbook changed")
+    rs.set_defaults(fn=cmd_resume)
     ss = sub.add_parser("sessions", help="list the sessions in the journal")
     ss.set_defaults(fn=cmd_sessions)
     rp = sub.add_parser("report", help="deployment log of a session")

@@ -15,6 +15,7 @@ class Ev(enum.StrEnum):
     ITEM_STARTED = "item.started"  # a read-only item began (or a dry run of any item)
     ITEM_INTENT = "item.intent"  # a mutating item is about to act
     ITEM_RESULT = "item.result"  # the outcome of a started or intended item
+    ITEM_FACT = "item.fact"  # something a running step learned (pid, revision before, ...)
     ITEM_CONFIRMED = "item.confirmed"
     ITEM_SKIPPED = "item.skipped"
     ITEM_OVERRIDDEN = "item.overridden"

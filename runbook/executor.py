@@ -43,6 +43,11 @@ class ExecutionContext:
     services: tuple[Any, ...] = ()
 
 
+class _NoOutput:
+    def write_lines(self, lines: object) -> None:
+        pass
+
+
 class Executor:
     def __init__(self, registry: StepRegistry, sink: EventSink, ctx: ExecutionContext) -> None:
         self.registry = registry
@@ -68,6 +73,25 @@ class Executor:
             return self.ctx.redactor(step.describe(self.params_for(item)))
         except (KeyError, TemplateError, ValueError) as e:
             return f"(cannot render: {e})"
+
+    def probe(self, item: Item) -> str:
+        """Ask the step kind about the live state of what the item changes, if it can tell."""
+        step = self.step_for(item)
+        probe = getattr(step, "probe", None)
+        if probe is None:
+            return f"{step.name} cannot check the live state: look yourself before choosing"
+        try:
+            params = self.params_for(item)
+            ctx = StepContext(
+                item_id=item.id, params=params, cancel=CancelToken(), output=_NoOutput(),
+                session_dir=self.ctx.session_dir, dry_run=True, timeout_s=30,
+                env_name=self.ctx.env_name, namespace=self.ctx.namespace,
+                kube_context=self.ctx.kube_context, redact=self.ctx.redactor,
+                recall=self.ctx.recall, services=self.ctx.services,
+            )
+            return self.ctx.redactor(str(probe(ctx)))
+        except Exception as e:  # a probe is advice; it must never take the run down
+            return f"could not check the live state: {type(e).__name__}: {e}"
 
     def execute(self, item: Item, cancel: CancelToken,
                 listener: Listener | None = None) -> StepResult:
@@ -120,7 +144,7 @@ class Executor:
             session_dir=self.ctx.session_dir, dry_run=self.ctx.dry_run, timeout_s=item.timeout_s,
             env_name=self.ctx.env_name, namespace=self.ctx.namespace,
             kube_context=self.ctx.kube_context, redact=self.ctx.redactor,
-            fact=facts.__setitem__,
+            fact=lambda key, value: self._fact(item, facts, key, value),
             secret=lambda value: self.ctx.redactor.add([value]),
             recall=self.ctx.recall, publish=self.ctx.publish, services=self.ctx.services,
         )
@@ -139,6 +163,12 @@ class Executor:
             result = StepResult(result.outcome, result.message, result.exit_code,
                                 {**facts, **result.facts})
         return result
+
+    def _fact(self, item: Item, facts: dict[str, Any], key: str, value: Any) -> None:
+        """Journal a fact at once (it survives a crash mid-step) and keep it for the result."""
+        facts[key] = value
+        self.sink.emit(Ev.ITEM_FACT, item.id, {"key": key,
+                                               "value": self.ctx.redactor.data(value)})
 
     def _finish(self, item: Item, result: StepResult, seconds: float,
                 log: ItemLog | None) -> StepResult:

@@ -130,6 +130,9 @@ class Headless:
             if st.done:
                 self.say(f"  ✓ {self.run.text(item)} [{st.status}]")
                 return
+            if st.status is Status.NEEDS_RECONCILE:
+                self._reconcile(item)
+                continue
             if item.kind is ItemKind.NOTE:
                 hlp = self.run.text(item, "help")
                 self.say(f"  ℹ {self.run.text(item)}" + (f"\n    {hlp}" if hlp else ""))
@@ -143,6 +146,25 @@ class Headless:
                 return
             elif self._execute(item):
                 return
+
+    def _reconcile(self, item: Item) -> None:
+        r = self.run
+        st = r.state.items[item.id]
+        self.say(f"  ⚠ {r.text(item)}: interrupted (intent journaled by {st.actor}, no result)")
+        known = ", ".join(f"{k}={v}" for k, v in st.facts.items())
+        if known:
+            self.say(f"    known: {known}")
+        self.say(f"    live state: {r.probe(item)}")
+        answer = self.prompt("    [r] retry  [d] mark done  [a] abort  [q] quit: ",
+                             ("r", "d", "a", "q")).lower()
+        if answer == "q":
+            raise Abort("quit at an interrupted item")
+        resolution = {"r": "retry", "d": "done", "a": "abort"}[answer]
+        reason = self.prompt("    reason (journaled): ") if answer != "r" else ""
+        try:
+            r.reconcile(item.id, resolution, reason)
+        except Refused as e:
+            self.say(f"    refused: {e}")
 
     def _confirm(self, item: Item) -> bool:
         r = self.run

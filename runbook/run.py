@@ -79,6 +79,10 @@ class Run:
             kube_context=kube_context or environment.context, variables=shown, dir=str(sdir),
         )
         journal.create_session(meta)
+        try:  # the runbook as it was, for the audit and to explain changes on resume
+            (sdir / "runbook.yaml").write_bytes(Path(runbook.path).read_bytes())
+        except OSError:
+            pass
         from runbook.state import initial
         run = cls(journal, meta, runbook, variables, registry, operator, redactor,
                   initial(runbook, env))
@@ -160,6 +164,10 @@ class Run:
 
     def describe(self, item: Item) -> str:
         return self.executor.describe(item)
+
+    def probe(self, item: Item) -> str:
+        """What the step kind can tell of the live state (for reconciling an interrupted item)."""
+        return self.executor.probe(item)
 
     def text(self, item: Item, which: str = "title") -> str:
         """The item's title or help with variables filled in (secrets masked)."""

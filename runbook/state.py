@@ -167,6 +167,8 @@ def _apply_item(index: dict[str, Item], items: dict[str, ItemState], ev: Event) 
         facts = {**st.facts, **(ev.get("facts") or {})}
         items[iid] = replace(st, status=status, finished=ev.ts, message=str(ev.get("message", "")),
                              exit_code=ev.get("exit_code"), facts=facts)
+    elif k is Ev.ITEM_FACT:
+        items[iid] = replace(st, facts={**st.facts, str(ev.get("key")): ev.get("value")})
     elif k is Ev.ITEM_CONFIRMED:
         items[iid] = replace(st, status=Status.CONFIRMED, actor=ev.actor, finished=ev.ts,
                              reason=str(ev.get("note", "")))
@@ -276,15 +278,15 @@ def refusal(runbook: Runbook, state: RunState, kind: Ev, item_id: str | None,
         return f"no item {item_id!r}"
     st = state.items[item_id]
     p = phase_index(runbook, it)
-    if p > state.phase and kind is not Ev.ITEM_RESULT:
+    if p > state.phase and kind not in (Ev.ITEM_RESULT, Ev.ITEM_FACT):
         return f"phase {runbook.phases[p].title!r} is locked until the earlier phases are done"
-    if st.status is Status.NOT_TAKEN and kind is not Ev.ITEM_RESULT:
+    if st.status is Status.NOT_TAKEN and kind not in (Ev.ITEM_RESULT, Ev.ITEM_FACT):
         return f"not taken: {st.reason}"
-    if it.branch is not None and kind is not Ev.ITEM_RESULT:
+    if it.branch is not None and kind not in (Ev.ITEM_RESULT, Ev.ITEM_FACT):
         chosen = state.items[it.branch[0]].choice
         if chosen != it.branch[1]:
             return f"choose option {it.branch[1]!r} of {it.branch[0]!r} first"
-    if (it.when is not None and it.when.choice and kind is not Ev.ITEM_RESULT
+    if (it.when is not None and it.when.choice and kind not in (Ev.ITEM_RESULT, Ev.ITEM_FACT)
             and state.items[it.when.choice].choice is None):
         return f"answer {it.when.choice!r} first (this item applies only to {it.when.option!r})"
     if kind in (Ev.ITEM_STARTED, Ev.ITEM_INTENT):
@@ -296,7 +298,7 @@ def refusal(runbook: Runbook, state: RunState, kind: Ev, item_id: str | None,
         if unmet:
             return "waiting for: " + ", ".join(unmet)
         return None
-    if kind is Ev.ITEM_RESULT:
+    if kind in (Ev.ITEM_RESULT, Ev.ITEM_FACT):
         return None if st.status is Status.RUNNING else "no run in progress"
     if st.status is Status.RUNNING:
         return "it is running; wait for it or cancel it first"

@@ -45,6 +45,12 @@ class RunbookApp(App[int]):
 
     def on_mount(self) -> None:
         c = self.config
+        if self.current_run is not None:  # a resumed session
+            from steps.notify import attach_notifier
+            self.notifier = attach_notifier(self.current_run)
+            self.sub_title = f"{self.current_run.env.name} (resumed)"
+            self.push_screen(RunScreen(self.current_run))
+            return
         self.title = c.runbook.title
         needs_setup = c.env is None or bool(c.missing)
         if needs_setup:
@@ -97,4 +103,15 @@ def run_app(runbook: Runbook, env: str | None, values: dict[str, str], registry:
     if app.current_run is not None:
         sid = app.current_run.meta.id
         print(f"session {sid}: report with `runbook report {sid}`")
+    return int(code or 0)
+
+
+def run_resumed(run: Run, registry: StepRegistry, args: argparse.Namespace) -> int:
+    """Open the TUI on a session reopened by `runbook resume`."""
+    config = AppConfig(run.runbook, registry, run.journal, run.operator, run.env.name,
+                       run.variables, run.meta.dry_run, run.meta.kube_context)
+    app = build_app(config)
+    app.current_run = run
+    code = app.run()
+    print(f"session {run.meta.id}: report with `runbook report {run.meta.id}`")
     return int(code or 0)

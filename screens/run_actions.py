@@ -18,11 +18,13 @@ from runbook.events import Ev
 from runbook.model import Item, ItemKind, Section
 from runbook.policy import window_status
 from runbook.run import Refused, Run
+from runbook.state import Status
 from runbook.stepkind import CancelToken
 from screens.bridge import Bridge
 from screens.modals.choice_modal import ChoiceModal
 from screens.modals.confirm_modal import ConfirmModal
 from screens.modals.reason_modal import ReasonModal
+from screens.modals.reconcile_modal import ReconcileModal
 from screens.modals.search_modal import SearchModal
 from screens.modals.typed_env_modal import TypedEnvModal
 from screens.widgets.item_list import ItemList
@@ -66,7 +68,27 @@ class RunActions(Screen[None]):
         if item.kind in (ItemKind.CONFIRM, ItemKind.NOTE):
             self.notify("a person checks this one: press c to confirm it", severity="warning")
             return
+        if self.run.state.items[item.id].status is Status.NEEDS_RECONCILE:
+            self._reconcile(item)
+            return
         self._guarded_start(item)
+
+    @work(group="reconcile")
+    async def _reconcile(self, item: Item) -> None:
+        st = self.run.state.items[item.id]
+        known = ", ".join(f"{k}={v}" for k, v in st.facts.items()) or "nothing beyond the intent"
+        known = f"started by {st.actor}; {known}"
+        self.notify("checking the live state…", timeout=2)
+        worker = self.run_worker(lambda: self.run.probe(item), thread=True, group="probe")
+        probe = await worker.wait()
+        answer = await self.app.push_screen_wait(ReconcileModal(self.run.text(item), known,
+                                                                str(probe)))
+        if answer is None:
+            return
+        try:
+            self.run.reconcile(item.id, answer[0], answer[1])
+        except Refused as e:
+            self.notify(str(e), severity="error")
 
     @work(group="guards")
     async def _guarded_start(self, item: Item) -> None:

@@ -79,6 +79,17 @@ class HelmUpgrade(BaseStep):
         import shlex
         return shlex.join(self.argv(params))
 
+    def probe(self, ctx: StepContext) -> str:
+        release, ns = str(ctx.param("release")), str(ctx.param("namespace"))
+        rev = release_revision(ctx, release, ns)
+        recorded = ctx.recall("helm_before") or {}
+        was = recorded.get("revision") if recorded.get("release") == release else None
+        if rev is None:
+            return f"release {release}: not found (or helm cannot reach the cluster)"
+        return (f"release {release} is at revision {rev}"
+                + (f"; before this upgrade it was {was}" if was else "")
+                + (" — the upgrade went through" if was and rev > was else ""))
+
     def run(self, ctx: StepContext) -> StepResult:
         release, ns = str(ctx.param("release")), str(ctx.param("namespace"))
         before = release_revision(ctx, release, ns)

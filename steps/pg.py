@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from runbook.durations import DurationError, format_duration, parse_duration
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
-from steps.pg_base import PASSWORD_PARAMS, PgError, PgStep, connect, target
+from steps.pg_base import CONN_PARAMS, PgError, PgStep, connect, target
 
 URL = Param("url", ParamType.STR, True, doc="postgresql://user@host:port/db (no password in it)")
 
@@ -20,7 +20,7 @@ URL = Param("url", ParamType.STR, True, doc="postgresql://user@host:port/db (no 
 class PgConnect(PgStep):
     name = "pg.connect"
     doc = "connect (with a timeout) and run SELECT 1; report the server version"
-    params: ClassVar[tuple[Param, ...]] = (URL, *PASSWORD_PARAMS)
+    params: ClassVar[tuple[Param, ...]] = (URL, *CONN_PARAMS)
 
     def run_pg(self, ctx: StepContext) -> StepResult:
         t = target(ctx)
@@ -48,7 +48,7 @@ class PgPool(PgStep):
         Param("instances", ParamType.INT, default=1, doc="application instances (pods)"),
         Param("surge", ParamType.INT, default=0,
               doc="extra instances alive during a rollout (old and new pods overlap)"),
-        *PASSWORD_PARAMS,
+        *CONN_PARAMS,
     )
 
     def check(self, params: Mapping[str, Any]) -> list[str]:
@@ -100,7 +100,7 @@ class PgConnections(PgStep):
         Param("tolerance", ParamType.NUMBER, default=0.2,
               doc="allowed change from the first sample, as a fraction of it"),
         Param("interval", ParamType.DURATION, default=5.0, doc="seconds between samples"),
-        *PASSWORD_PARAMS,
+        *CONN_PARAMS,
     )
     QUERY = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 PW_KEYWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)")
 QUERY_TIMEOUT_S = 30.0  # statement_timeout and tcp_user_timeout of every session
 
-PASSWORD_PARAMS: tuple[Param, ...] = (
+CONN_PARAMS: tuple[Param, ...] = (
     Param("password_env", ParamType.STR,
           doc="environment variable holding the password (default: the URL's, PGPASSWORD, "
               "~/.pgpass)"),
@@ -53,7 +53,7 @@ class Target:
 
 def shown_url(url: str) -> str:
     """`url` without its password, for display before anything is parsed."""
-    text = URL_PASSWORD.sub(lambda m: m.group("pre")[:-1], url)
+    text = URL_PASSWORD.sub(lambda m: m.group("pre")[:-1], url).replace("://@", "://")
     return PW_KEYWORD.sub(lambda m: m.group("pre") + MASK, text)
 
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from runbook.durations import DurationError, parse_duration
 from runbook.stepkind import Outcome, OutputSink, Param, ParamType, StepContext, StepResult
 from steps.pg_base import (
-    PASSWORD_PARAMS,
+    CONN_PARAMS,
     PgError,
     PgStep,
     Target,
@@ -108,7 +108,7 @@ class PgBackup(PgStep):
     params: ClassVar[tuple[Param, ...]] = (
         Param("url", ParamType.STR, True),
         Param("file", ParamType.STR, default="backup.dump", doc="name in the session folder"),
-        GRACE, *PASSWORD_PARAMS,
+        GRACE, *CONN_PARAMS,
     )
 
     def describe(self, params: Mapping[str, Any]) -> str:
@@ -154,7 +154,7 @@ class PgRestore(PgStep):
                   "folder"),
         Param("single_transaction", ParamType.BOOL, default=False,
               doc="all or nothing (pg_restore --single-transaction)"),
-        GRACE, *PASSWORD_PARAMS,
+        GRACE, *CONN_PARAMS,
     )
 
     def describe(self, params: Mapping[str, Any]) -> str:
@@ -163,7 +163,9 @@ class PgRestore(PgStep):
 
     def run_pg(self, ctx: StepContext) -> StepResult:
         t = target(ctx)
-        raw = Path(str(ctx.param("file") or ""))
+        if not str(ctx.param("file") or "").strip():
+            return StepResult(Outcome.FAILED, "file: no backup file given (is BACKUP_FILE set?)")
+        raw = Path(str(ctx.param("file")))
         tried = [raw] if raw.is_absolute() else [Path.cwd() / raw, ctx.session_dir / raw]
         path = next((p for p in tried if p.is_file()), None)
         if path is None:

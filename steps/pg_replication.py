@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from runbook.durations import DurationError, format_duration, parse_duration
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
-from steps.pg_base import PASSWORD_PARAMS, PgError, PgStep, connect, human_bytes, target
+from steps.pg_base import CONN_PARAMS, PgError, PgStep, connect, human_bytes, target
 
 PRIMARY_ROWS = """
 SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), state,
@@ -42,7 +42,7 @@ class PgReplication(PgStep):
         Param("replica_url", ParamType.STR, True),
         Param("max_lag_bytes", ParamType.INT, default=16777216, doc="WAL not yet replayed"),
         Param("max_lag", ParamType.DURATION, default=30.0, doc="replay delay"),
-        *PASSWORD_PARAMS,
+        *CONN_PARAMS,
     )
 
     def run_pg(self, ctx: StepContext) -> StepResult:
@@ -104,11 +104,11 @@ class PgReplication(PgStep):
         lag_bytes = max(int(pending or 0), lsn(head) - lsn(str(replayed)), 0)
         lag_s = None if seconds is None else max(float(seconds), 0.0)
         source = f"from {host}:{port}" if host else "from the primary"
-        shown_s = "unknown" if lag_s is None else f"{lag_s:.1f} s"
+        delay = "replay delay " + ("unknown" if lag_s is None else f"{lag_s:.1f} s")
         ctx.output.write_lines([
             f"replica {shown}: in recovery, WAL receiver {status or 'running'} {source}",
-            f"  received {received}, replayed {replayed}: {human_bytes(lag_bytes)} and "
-            f"{shown_s} behind" + (" (replay paused)" if paused else ""),
+            f"  received {received}, replayed {replayed}: {human_bytes(lag_bytes)} behind, "
+            f"{delay}" + (" (replay paused)" if paused else ""),
         ])
         facts = {"lag_bytes": lag_bytes, "lag_seconds": lag_s, "replay_paused": bool(paused),
                  "replicas_on_primary": len(rows)}
@@ -121,5 +121,5 @@ class PgReplication(PgStep):
         if lag_s is not None and lag_s > max_lag:
             return StepResult(Outcome.FAILED, f"replica lags {lag_s:.1f} s behind the primary, "
                               f"over max_lag {format_duration(max_lag)}{note}", facts=facts)
-        return StepResult(Outcome.PASSED, f"replica streaming, {human_bytes(lag_bytes)} and "
-                          f"{shown_s} behind ({limits})", facts=facts)
+        return StepResult(Outcome.PASSED, f"replica streaming, {human_bytes(lag_bytes)} behind, "
+                          f"{delay} ({limits})", facts=facts)

@@ -20,7 +20,7 @@ from steps.base import BaseStep
 
 
 def shown(url: str) -> str:
-    return URL_PASSWORD.sub(lambda m: m.group("pre")[:-1], url)
+    return URL_PASSWORD.sub(lambda m: m.group("pre")[:-1], url).replace("://@", "://")
 
 
 def _mib(n: int) -> str:
@@ -59,7 +59,8 @@ class RedisHealth(BaseStep):
         except rex.AuthenticationError as e:
             why = ("authentication failed (wrong password?)" if has_password else
                    "needs a password (set password_env or put it in the URL)")
-            return StepResult(Outcome.FAILED, ctx.redact(f"Redis at {where}: {why}: {e}"))
+            said = str(e).split(", otherwise")[0]  # Redis 7's HELLO error runs on at length
+            return StepResult(Outcome.FAILED, ctx.redact(f"Redis at {where}: {why}: {said}"))
         except (rex.TimeoutError, TimeoutError) as e:
             return StepResult(Outcome.FAILED, ctx.redact(f"Redis at {where}: no answer within "
                                                          f"{timeout:g}s (timeout): {e}"))
@@ -130,7 +131,7 @@ class RedisHealth(BaseStep):
                          f"policy {mem.get('maxmemory_policy', '?')}")
             if ratio > max_ratio:
                 problems.append(f"memory {ratio:.1%} of maxmemory ({_mib(used)} of {_mib(limit)})"
-                                f", over {max_ratio:.0%}")
+                                f", over max_memory_ratio {max_ratio:g}")
         if int(r.info("cluster").get("cluster_enabled", 0)) == 1:
             info = r.execute_command("CLUSTER INFO")
             if isinstance(info, str):

@@ -32,6 +32,24 @@ def _result(st: RolloutStatus, ctx: StepContext) -> StepResult:
     return StepResult(Outcome.FAILED, st.message)
 
 
+def probe_deployment(step: KubeStep, ctx: StepContext) -> str:
+    """The live state of the item's deployment: images and rollout status."""
+    from steps.kube.rollout import rollout_status
+    name = str(ctx.param("deployment"))
+    try:
+        api = step.api(ctx)
+        if name == "all":
+            deps = call(apps(api).list_namespaced_deployment, ctx.namespace)["items"]
+            return "; ".join(f"{d['metadata']['name']}: {d['spec'].get('replicas')} replicas, "
+                             f"{d.get('status', {}).get('readyReplicas', 0)} ready" for d in deps)
+        dep = call(apps(api).read_namespaced_deployment, name, ctx.namespace)
+    except KubeError as e:
+        return f"cannot read deployment {name!r}: {e}"
+    images = ", ".join(f"{c['name']}={c.get('image')}"
+                       for c in dep["spec"]["template"]["spec"]["containers"])
+    return f"deployment {name} now runs {images}; {rollout_status(dep).message}"
+
+
 def _container(dep: dict[str, Any], wanted: str | None) -> str:
     names = [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]]
     if wanted:
@@ -57,6 +75,9 @@ def _patch_images(ctx: StepContext, api: Any, name: str, images: dict[str, str],
 
 
 class SetImage(KubeStep):
+    def probe(self, ctx: StepContext) -> str:
+        return probe_deployment(self, ctx)
+
     name = "k8s.set-image"
     read_only = False
     doc = "set a container's image (with a change-cause) and follow the rollout"
@@ -101,6 +122,9 @@ class RolloutStatusStep(KubeStep):
 
 
 class RolloutUndo(KubeStep):
+    def probe(self, ctx: StepContext) -> str:
+        return probe_deployment(self, ctx)
+
     name = "k8s.rollout-undo"
     read_only = False
     doc = "return a deployment to its recorded images (or the previous revision)"
@@ -148,6 +172,9 @@ class RolloutUndo(KubeStep):
 
 
 class Scale(KubeStep):
+    def probe(self, ctx: StepContext) -> str:
+        return probe_deployment(self, ctx)
+
     name = "k8s.scale"
     read_only = False
     doc = "scale deployments (all, or one) to a count or back to the recorded counts"

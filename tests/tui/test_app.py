@@ -301,3 +301,31 @@ async def test_search_jumps_to_item_and_palette_lists_actions(make_app: MakeApp)
         for name in ("step: run", "step: confirm", "step: cancel", "phase: next",
                      "section: run checks", "step: override", "app: quit"):
             assert name in titles, titles
+
+
+async def test_reconcile_interrupted_action_in_the_tui(make_app: MakeApp) -> None:
+    from textual.widgets import Input
+
+    from screens.modals.reconcile_modal import ReconcileModal
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _to_phase_two(app, pilot)
+        run = app.current_run
+        assert run is not None
+        run.choose("how", "helm")
+        run.emit(Ev.ITEM_INTENT, "helm-up", {"command": "echo helm"})
+        # the process that ran it is gone: fold the journal again, as `resume` does
+        from runbook.state import fold
+        run.state = fold(run.runbook, run.meta.env, run.journal.iter_events(run.meta.id))
+        assert status(app, "helm-up") is Status.NEEDS_RECONCILE
+        screen(app).select_item("helm-up")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReconcileModal))
+        modal = app.screen
+        assert "cannot check the live state" in str(modal.query_one("#probe").render())
+        await pilot.click("#done")
+        assert isinstance(app.screen, ReconcileModal)  # a reason is required
+        modal.query_one("#reconcile-reason", Input).value = "release checked: revision 5"
+        await pilot.click("#done")
+        await wait_for(pilot, lambda: status(app, "helm-up") is Status.PASSED)
+        assert events(app, Ev.ITEM_RECONCILED)[0]["reason"] == "release checked: revision 5"

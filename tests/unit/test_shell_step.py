@@ -198,7 +198,8 @@ def test_exit_status_zero_passes_and_records_pid(tmp_path: Path) -> None:
     assert o.result_event.data["outcome"] == "passed"
     assert o.result_event.data["facts"]["pid"] == o.pid > 0
     kinds = [e.kind for e in o.events]
-    assert kinds == [Ev.SESSION_STARTED, Ev.ITEM_INTENT, Ev.ITEM_RESULT]
+    assert kinds == [Ev.SESSION_STARTED, Ev.ITEM_INTENT, Ev.ITEM_FACT, Ev.ITEM_RESULT]
+    assert o.events[2].data == {"key": "pid", "value": o.pid}  # journaled at once
 
 
 def test_nonzero_exit_status_fails_with_the_code(tmp_path: Path) -> None:

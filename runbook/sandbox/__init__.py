@@ -1,0 +1,1 @@
+"""The local rehearsal world: a Kubernetes API emulator and other stand-ins (no Textual)."""

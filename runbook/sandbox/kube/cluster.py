@@ -1,0 +1,94 @@
+"""The simulated control plane: settings, shared parts, and the reconcile loop thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .events import Recorder
+from .execs import ExecRegistry
+from .faults import Faults
+from .podlogs import PodLogs
+from .store import Store
+
+if TYPE_CHECKING:
+    from .controller import DeploymentController
+    from .kubelet import Kubelet
+    from .replicaset import ReplicaSetController
+
+
+@dataclass
+class Timing:
+    """How fast the simulated cluster moves (seconds of wall time)."""
+
+    tick: float = 0.05  # controller loop period
+    pod_start: float = 0.15  # creation -> Running and Ready
+    image_backoff: float = 0.3  # ErrImagePull -> ImagePullBackOff
+    terminate: float = 0.1  # deletion -> gone (graceful termination)
+    deadline_scale: float = 1.0  # multiplies spec.progressDeadlineSeconds
+    log_interval: float = 1.0  # a running container logs a line this often (0 = never)
+
+
+class Cluster:
+    """Everything the controllers share, and the thread that drives them."""
+
+    def __init__(self, store: Store, faults: Faults, timing: Timing | None = None) -> None:
+        from .controller import DeploymentController
+        from .kubelet import Kubelet
+        from .replicaset import ReplicaSetController
+
+        self.store = store
+        self.faults = faults
+        self.timing = timing or Timing()
+        self.recorder = Recorder(store)
+        self.logs = PodLogs()
+        self.execs = ExecRegistry()
+        self.kubelet: Kubelet = Kubelet(self)
+        self.replicasets: ReplicaSetController = ReplicaSetController(self)
+        self.deployments: DeploymentController = DeploymentController(self)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one reconcile pass at a time
+        self.errors: list[str] = []
+
+    def reconcile(self, instant: bool = False) -> None:
+        """One pass of every controller (`instant`: pods start and stop without delay)."""
+        with self._lock:
+            self.deployments.sync(instant)
+            self.replicasets.sync(instant)
+            self.kubelet.sync(instant)
+            self.replicasets.collect_garbage()
+
+    def settle(self, rounds: int = 60) -> None:
+        """Run instant passes until nothing changes (seeding a steady state)."""
+        for _ in range(rounds):
+            before = self.store.resource_version
+            self.reconcile(instant=True)
+            if self.store.resource_version == before:
+                return
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="kube-emulator-controllers",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.reconcile()
+            except Exception as e:  # a controller bug must not kill the loop
+                self.errors.append(f"{type(e).__name__}: {e}")
+                del self.errors[:-50]
+            self._stop.wait(max(0.0, self.timing.tick - (time.monotonic() - started)))
