@@ -65,7 +65,7 @@ def test_plan_picks_latest_unfinished_and_asks_secrets_again(tmp_path: Path) -> 
 
 
 def test_changed_runbook_is_explained_and_gone_file_uses_copy(tmp_path: Path) -> None:
-    journal, run, path = start(tmp_path)
+    journal, _run, path = start(tmp_path)
     path.write_text(RUNBOOK.replace("title: Look}", "title: Look closer}") +
                     "          - {id: extra, title: Extra}\n")
     p = plan(journal, None, default_registry())
@@ -99,7 +99,7 @@ def test_interrupted_action_is_reconciled_never_rerun(tmp_path: Path) -> None:
 
 
 def test_cli_resume_without_terminal_needs_the_secret(tmp_path: Path) -> None:
-    journal, run, _ = start(tmp_path)
+    start(tmp_path)
     env = {"RUNBOOK_STATE_DIR": str(tmp_path / "state"), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-m", "runbook", "resume", "--headless"],
                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
