@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.servers import (
+from runbook.sandbox.servers import (
     REDIS_PASSWORD,
     PgCluster,
     RedisServer,

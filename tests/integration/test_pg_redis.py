@@ -29,7 +29,7 @@ from runbook.run import Run
 from runbook.stepkind import CancelToken, Outcome, StepResult
 from steps import default_registry
 from tests.integration.conftest import PgPair
-from tests.integration.servers import (
+from runbook.sandbox.servers import (
     REDIS_PASSWORD,
     REPL_PASSWORD,
     TEST_PASSWORD,

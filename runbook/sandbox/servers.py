@@ -1,4 +1,4 @@
-"""Real PostgreSQL and Redis servers on loopback ports, for the integration fixtures.
+"""Real PostgreSQL and Redis servers on loopback ports, for the test fixtures and `rehearse`.
 
 PostgreSQL: initdb + pg_ctl (as the `postgres` user when running as root, because initdb
 refuses root), a primary with password auth on 127.0.0.1 and a streaming replica cloned with
