@@ -102,7 +102,7 @@ class PodWatcher:
                         return
                     if ev.get("type") == "ERROR":
                         break  # 410 Gone and friends: list again
-                    obj = ev.get("raw_object") or {}
+                    obj = ev.get("object") or ev.get("raw_object") or {}
                     name = obj.get("metadata", {}).get("name")
                     if not name:
                         continue

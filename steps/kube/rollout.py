@@ -115,7 +115,7 @@ class DeploymentWatch:
                     if self._stop.is_set():
                         w.stop()
                         break
-                    obj = ev.get("raw_object") or {}
+                    obj = ev.get("object") or ev.get("raw_object") or {}
                     if ev.get("type") == "ERROR":
                         break  # e.g. 410 Gone: list again
                     name = obj.get("metadata", {}).get("name")
