@@ -216,6 +216,72 @@ def cmd_resume(args: argparse.Namespace) -> int:
             notifier.close()
 
 
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from runbook.sandbox.world import Sandbox, SandboxError
+    reg = registry()
+    path = {"deploy": str(BUNDLED), "rollback": str(BUNDLED.with_name(
+        "creatorbridge-rollback.yaml"))}.get(args.runbook or "deploy", args.runbook)
+    rb = load_or_fail(path, reg)
+    if not any(e.name == "sandbox" for e in rb.environments):
+        raise CliError(f"{path}: has no 'sandbox' environment to rehearse in")
+    print("starting the rehearsal world (Kubernetes emulator, health endpoints, PostgreSQL, "
+          "Redis, helm) ...", file=sys.stderr)
+    try:
+        sandbox = Sandbox(rb, args.fault or [], databases=not args.no_databases).start()
+    except SandboxError as e:
+        raise CliError(str(e)) from None
+    saved = dict(os.environ)
+    try:
+        os.environ.update(sandbox.env)
+        for note in sandbox.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"ready in {sandbox.start_seconds:.1f}s; faults: "
+              f"{', '.join(':'.join(f).rstrip(':') for f in sandbox.faults) or 'none'}",
+              file=sys.stderr)
+        code = _rehearse_one(args, sandbox, sandbox.runbook_for(rb), reg)
+        if rb.rollback and _interactive() and not args.headless:
+            answer = input(f"rehearse the rollback ({rb.rollback}) in the same sandbox? [y/N] ")
+            if answer.strip().lower() in ("y", "yes"):
+                rollback = load_or_fail(str(Path(path).parent / rb.rollback), reg)
+                code = _rehearse_one(args, sandbox, sandbox.runbook_for(rollback), reg)
+        return code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sandbox.stop()
+        print("rehearsal world stopped", file=sys.stderr)
+
+
+def _rehearse_one(args: argparse.Namespace, sandbox: object, rb: Runbook,
+                  reg: StepRegistry) -> int:
+    from runbook.variables import parse_assignments, resolve
+    given, errs = parse_assignments(args.var or [])
+    if errs:
+        raise CliError("; ".join(errs))
+    app_dir = getattr(sandbox, "app_dir", None)
+    if rb.variable("APP_DIR") is not None and "APP_DIR" not in given and app_dir is not None:
+        given["APP_DIR"] = str(app_dir)
+    values, errors, missing = resolve(rb, given, os.environ)
+    if errors:
+        raise CliError("; ".join(errors))
+    args.dry_run = False
+    args.context = "sandbox"
+    interactive = _interactive()
+    if not args.headless and interactive and _tui_available():
+        from screens.app import run_app
+        return run_app(rb, "sandbox", values, reg, args, tuple(missing))
+    if missing:
+        raise CliError(f"{missing[0]}: required variable has no value (give --var "
+                       f"{missing[0]}=...)")
+    from runbook.headless import Headless
+    from runbook.journal import Journal
+    from runbook.operator import current
+    from runbook.run import Run
+    journal = Journal(args.journal or paths.journal_path())
+    run = Run.start(journal, rb, "sandbox", values, reg, current(), False, "sandbox")
+    return Headless(run, input if interactive else None, sys.stdout).main()
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     import time
 
@@ -288,6 +354,16 @@ def parser() -> argparse.ArgumentParser:
     rs.add_argument("--headless", action="store_true", help="plain line-oriented mode")
     rs.add_argument("--yes", action="store_true", help="resume even if the runbook changed")
     rs.set_defaults(fn=cmd_resume)
+    rh = sub.add_parser("rehearse", help="rehearse in a local sandbox: Kubernetes emulator, "
+                                         "health endpoints, PostgreSQL, Redis, helm")
+    rh.add_argument("--runbook", help="deploy (default), rollback, or a runbook file")
+    rh.add_argument("--fault", action="append", metavar="FAULT",
+                    help="bad-image:SERVICE, unhealthy:SERVICE, replica-lag, redis-down")
+    rh.add_argument("--var", action="append", metavar="K=V", help="set a variable (repeatable)")
+    rh.add_argument("--headless", action="store_true", help="plain line-oriented mode")
+    rh.add_argument("--no-databases", action="store_true",
+                    help="do not start PostgreSQL and Redis (faster; their items fail)")
+    rh.set_defaults(fn=cmd_rehearse)
     ss = sub.add_parser("sessions", help="list the sessions in the journal")
     ss.set_defaults(fn=cmd_sessions)
     rp = sub.add_parser("report", help="deployment log of a session")

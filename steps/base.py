@@ -32,3 +32,15 @@ def _short(v: Any) -> str:
         return shlex.join(str(x) for x in v)
     s = str(v)
     return s if len(s) <= 60 else s[:57] + "..."
+
+
+def time_scale(ctx: StepContext) -> float:
+    """$RUNBOOK_WAIT_SCALE compresses watch periods in the sandbox (never elsewhere)."""
+    import os
+    if ctx.env_name != "sandbox":
+        return 1.0
+    raw = ctx.process_env.get("RUNBOOK_WAIT_SCALE") or os.environ.get("RUNBOOK_WAIT_SCALE")
+    try:
+        return min(1.0, max(0.0, float(raw))) if raw else 1.0
+    except ValueError:
+        return 1.0

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from runbook.durations import DurationError, format_duration, parse_duration
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from steps.base import time_scale
 from steps.pg_base import CONN_PARAMS, PgError, PgStep, connect, target
 
 URL = Param("url", ParamType.STR, True, doc="postgresql://user@host:port/db (no password in it)")
@@ -106,7 +107,7 @@ class PgConnections(PgStep):
 
     def run_pg(self, ctx: StepContext) -> StepResult:
         try:
-            watch = parse_duration(ctx.param("watch", 60.0))
+            watch = parse_duration(ctx.param("watch", 60.0)) * max(time_scale(ctx), 0.02)
             interval = max(0.2, parse_duration(ctx.param("interval", 5.0)))
             tolerance = float(ctx.param("tolerance", 0.2))
         except (DurationError, ValueError) as e:

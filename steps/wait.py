@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from runbook.durations import format_duration
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
-from steps.base import BaseStep
+from steps.base import BaseStep, time_scale
 
 
 class WaitStep(BaseStep):
@@ -21,14 +21,21 @@ class WaitStep(BaseStep):
 
     def run(self, ctx: StepContext) -> StepResult:
         total = float(ctx.param("seconds", 0))
+        scale = time_scale(ctx)
+        if scale != 1.0:
+            ctx.output.write_lines([f"rehearsal: {format_duration(total)} compressed to "
+                                    f"{format_duration(total * scale)}"])
+            total *= scale
         end = time.monotonic() + total
         next_report = time.monotonic()
         while True:
             left = end - time.monotonic()
             if left <= 0:
+                ctx.output.write_lines([f"watch period over ({format_duration(total)})"])
                 return StepResult(Outcome.PASSED, f"waited {format_duration(total)}")
             if time.monotonic() >= next_report:
                 ctx.output.write_lines([f"{format_duration(left)} left"])
                 next_report += 60
             if ctx.cancel.wait(min(left, 1.0)):
                 return StepResult(Outcome.CANCELLED, f"wait cancelled: {ctx.cancel.reason}")
+

@@ -117,7 +117,7 @@ class PgCluster:
         """Superuser over the unix socket (trust): for setting up and poking at the server."""
         return f"host={self.sockdir} port={self.port} user=postgres dbname={db}"
 
-    def initdb(self) -> None:
+    def initdb(self, max_connections: int = 50) -> None:
         pwfile = self.sockdir / "pw"
         pwfile.write_text("unused-superuser-pw\n")
         _run([str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-N",
@@ -125,7 +125,7 @@ class PgCluster:
               "--locale=C"])
         conf = (f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
                 f"unix_socket_directories = '{self.sockdir}'\n"
-                "max_connections = 50\nsuperuser_reserved_connections = 3\n"
+                f"max_connections = {max_connections}\nsuperuser_reserved_connections = 3\n"
                 "wal_level = replica\nmax_wal_senders = 5\nfsync = off\n"
                 "synchronous_commit = off\nfull_page_writes = off\nshared_buffers = 16MB\n"
                 "wal_retrieve_retry_interval = 500ms\nwal_receiver_status_interval = 1s\n")
@@ -154,9 +154,9 @@ class PgCluster:
             return cur.fetchall() if cur.description else []
 
 
-def start_primary(root: Path, bindir: Path) -> PgCluster:
+def start_primary(root: Path, bindir: Path, max_connections: int = 50) -> PgCluster:
     pg = PgCluster(bindir, root / "primary", root, free_port())
-    pg.initdb()
+    pg.initdb(max_connections)
     pg.start()
     pg.sql(f"CREATE ROLE {TEST_USER} LOGIN PASSWORD '{TEST_PASSWORD}' IN ROLE pg_monitor")
     pg.sql(f"CREATE ROLE {REPL_USER} LOGIN REPLICATION PASSWORD '{REPL_PASSWORD}'")

@@ -174,6 +174,10 @@ class Pods(KubeStep):
         sel = ctx.param("selector") or None
         pods = call(core(api).list_namespaced_pod, ctx.namespace, label_selector=sel)["items"]
         bad = []
+        leaving = [p for p in pods if p["metadata"].get("deletionTimestamp")]
+        pods = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        if leaving:
+            ctx.output.write_lines([f"{len(leaving)} pod(s) terminating (ignored)"])
         for p in pods:
             phase, ready = pod_phase(p), pod_ready(p)
             ctx.output.write_lines([f"{p['metadata']['name']}: {phase}{'' if ready else ' (not ready)'}"])

@@ -19,8 +19,7 @@ def _fixture(path: str) -> list[Obj]:
     """Objects from a JSON file: a list, a `List` with items, or one object."""
     data = json.loads(Path(path).read_text())
     if isinstance(data, dict):
-        return list(data.get("items") or [data]) if data.get("kind", "").endswith("List") \
-            or "items" in data else [data]
+        return list(data["items"]) if "items" in data else [data]
     return list(data)
 
 

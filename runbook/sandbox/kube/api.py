@@ -10,8 +10,7 @@ from .common import Obj, controller_uid
 from .errors import ApiError, bad_request, gone, success_status
 from .patch import APPLY_PATCH, apply_patch, strategic_merge
 from .replicaset import delete_pod_gracefully
-from .resources import NAMESPACE, POD, RESOURCES, Resource
-from .routes import Route
+from .resources import NAMESPACE, POD, RESOURCES, Resource, Route
 from .scale import patch_scale, scale_of, update_scale
 from .selectors import parse_fields, parse_labels
 from .tables import table, wants_table
@@ -53,6 +52,7 @@ class Api:
 
     def handle(self, method: str, route: Route, query: Query, body: bytes, content_type: str,
                accept: str) -> tuple[int, Obj]:
+        """One non-streaming request on a resource: (HTTP code, JSON reply)."""
         res = route.res
         assert res is not None
         ns = route.namespace or ""
@@ -64,10 +64,9 @@ class Api:
                 return 200, update_scale(self.store, res, ns, route.name, decode_body(body), dry)
             if method == "PATCH":
                 return 200, patch_scale(self.store, res, ns, route.name, content_type, body, dry)
-            raise ApiError(405, f"the server does not allow this method on {res.plural}/scale")
-        if route.sub and route.sub != "status":
+        elif route.sub and route.sub != "status":
             raise ApiError(404, "the server could not find the requested resource", "NotFound")
-        if not route.name:
+        elif not route.name:
             if method == "GET":
                 return 200, self.list(res, route.namespace, query, accept)
             if method == "POST":
@@ -79,14 +78,13 @@ class Api:
                 return 201, self.store.create(res, obj, ns, dry)
             if method == "DELETE":
                 return 200, self.delete_collection(res, route.namespace, query, dry)
-            raise ApiError(405, f"the server does not allow this method on {res.plural}")
-        if method == "GET":
+        elif method == "GET":
             obj = self.store.get(res, ns, route.name)
             if wants_table(accept):
                 include = query.get("includeObject", "Metadata")
                 return 200, table(res, [obj], include, obj["metadata"]["resourceVersion"])
             return 200, obj
-        if method == "PUT":
+        elif method == "PUT":
             obj = decode_body(body)
             md = obj.setdefault("metadata", {})
             if md.get("name") and md["name"] != route.name:
@@ -95,26 +93,32 @@ class Api:
             if res.namespaced:
                 md["namespace"] = ns
             return 200, self.store.replace(res, obj, subresource=route.sub, dry_run=dry)
-        if method == "PATCH" and content_type.startswith(APPLY_PATCH):
+        elif method == "PATCH" and content_type.startswith(APPLY_PATCH):
             return self._apply(res, ns, route, body, dry)
-        if method == "PATCH":
-            with self.store.lock:
-                current = self.store.get(res, ns, route.name)
-                patched = apply_patch(content_type, current, body)
-                sent = (json.loads(body or b"{}") if content_type.startswith(
-                    "application/merge") or "strategic" in content_type else {})
-                precondition = ((sent.get("metadata") or {}).get("resourceVersion")
-                                if isinstance(sent, dict) else None)
-                md = patched.setdefault("metadata", {})
-                md.update(name=route.name, resourceVersion=precondition
-                          or current["metadata"]["resourceVersion"])
-                if res.namespaced:
-                    md["namespace"] = ns
-                return 200, self.store.replace(res, patched, subresource=route.sub, dry_run=dry)
-        if method == "DELETE":
+        elif method == "PATCH":
+            return 200, self._patch(res, ns, route, content_type, body, dry)
+        elif method == "DELETE":
             options = decode_body(body) if body else {}
             return 200, self.delete(res, ns, route.name, query, options, dry)
-        raise ApiError(405, f"the server does not allow this method on {res.plural}")
+        raise ApiError(405, "the server does not allow this method on this resource",
+                       "MethodNotAllowed")
+
+    def _patch(self, res: Resource, ns: str, route: Route, content_type: str, body: bytes,
+               dry: bool) -> Obj:
+        """PATCH: applied to the live object atomically; a resourceVersion in a merge or
+        strategic patch is a precondition (409 if stale)."""
+        with self.store.lock:
+            current = self.store.get(res, ns, route.name)
+            patched = apply_patch(content_type, current, body)
+            sent = json.loads(body or b"{}")
+            precondition = ((sent.get("metadata") or {}).get("resourceVersion")
+                            if isinstance(sent, dict) else None)
+            md = patched.setdefault("metadata", {})
+            md.update(name=route.name,
+                      resourceVersion=precondition or current["metadata"]["resourceVersion"])
+            if res.namespaced:
+                md["namespace"] = ns
+            return self.store.replace(res, patched, subresource=route.sub, dry_run=dry)
 
     def _apply(self, res: Resource, ns: str, route: Route, body: bytes, dry: bool
                ) -> tuple[int, Obj]:
@@ -181,7 +185,7 @@ class Api:
         if res is NAMESPACE:
             def terminate(obj: Obj) -> None:
                 obj.setdefault("status", {})["phase"] = "Terminating"
-            return self.store.modify(res, "", name, terminate) or current
+            return self.store.modify(res, "", name, terminate, subresource="status") or current
         if policy == "Orphan":
             self._orphan(current)
         self.store.delete(res, ns, name)

@@ -44,7 +44,7 @@ class Cluster:
         self.timing = timing or Timing()
         self.recorder = Recorder(store)
         self.logs = PodLogs()
-        self.execs = ExecRegistry()
+        self.execs = ExecRegistry(faults)
         self.kubelet: Kubelet = Kubelet(self)
         self.replicasets: ReplicaSetController = ReplicaSetController(self)
         self.deployments: DeploymentController = DeploymentController(self)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from .common import Obj
+from .faults import Faults
 
 
 class ExecResult(NamedTuple):
@@ -78,7 +79,8 @@ class Migrations:
 class ExecRegistry:
     """Command handlers by argv prefix; the longest matching prefix wins."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults
         self.migrations = Migrations()
         self._handlers: list[tuple[tuple[str, ...], ExecHandler]] = []
         self._lock = threading.Lock()
@@ -102,6 +104,9 @@ class ExecRegistry:
             self._handlers.append((key, handler))
 
     def run(self, pod: Obj, container: str, command: list[str]) -> ExecResult:
+        injected = self.faults.exec_failure(_app(pod), command) if self.faults else None
+        if injected is not None:
+            return ExecResult(injected[0], (), injected[1].splitlines())
         with self._lock:
             matches = [(k, h) for k, h in self._handlers if tuple(command[:len(k)]) == k]
         if not matches:

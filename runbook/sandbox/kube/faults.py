@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class Faults:
         self.latency = 0.0  # seconds added to every request
         self.bad_images: set[str] = set()  # exact images (or image names) that never pull
         self.bad_tag_prefix = "bad"  # a tag starting with this never pulls ("" = off)
+        self.exec_failures: list[tuple[tuple[str, ...], int, str, str]] = []
         self._stop: Callable[[], None] | None = None
         self._start: Callable[[], None] | None = None
 
@@ -55,6 +57,7 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._failures.clear()
+            self.exec_failures.clear()
         self.latency = 0.0
         self.bad_images.clear()
 
@@ -67,6 +70,22 @@ class Faults:
     def expire_resource_versions(self) -> int:
         """Compact history: watching or continuing from any older version gets 410 Gone."""
         return self._store.compact()
+
+    # -- exec ------------------------------------------------------------------------------
+
+    def fail_exec(self, command: str, exit_code: int = 1, stderr: str = "injected exec failure",
+                  app: str = "") -> None:
+        """Make commands starting with `command` (e.g. "npx prisma") exit with `exit_code`
+        and print `stderr`, in every pod or only those labelled app=`app`."""
+        with self._lock:
+            self.exec_failures.append((tuple(shlex.split(command)), exit_code, stderr, app))
+
+    def exec_failure(self, app: str, argv: list[str]) -> tuple[int, str] | None:
+        with self._lock:
+            for prefix, code, stderr, only in self.exec_failures:
+                if tuple(argv[:len(prefix)]) == prefix and (not only or only == app):
+                    return code, stderr
+        return None
 
     # -- images ----------------------------------------------------------------------------
 

@@ -69,9 +69,29 @@ class Kubelet:
 
         def bind(p: Obj) -> None:
             p["spec"]["nodeName"] = node
-            p.setdefault("status", {})["conditions"] = [_condition("PodScheduled", True, at)]
-        updated = self.cluster.store.modify(POD, pod["metadata"]["namespace"],
-                                            pod["metadata"]["name"], bind)
+
+        host_ip = self._node_ip(node)
+        containers = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
+        unready = f"containers with unready status: [{' '.join(containers)}]"
+
+        def scheduled(p: Obj) -> None:
+            st = p.setdefault("status", {})
+            st.update(hostIP=host_ip, hostIPs=[{"ip": host_ip}], startTime=at)
+            st["conditions"] = [
+                _condition("PodReadyToStartContainers", False, at),
+                _condition("Initialized", True, at),
+                _condition("Ready", False, at, "ContainersNotReady", unready),
+                _condition("ContainersReady", False, at, "ContainersNotReady", unready),
+                _condition("PodScheduled", True, at)]
+            st["containerStatuses"] = [
+                {"name": c["name"], "state": {"waiting": {"reason": "ContainerCreating"}},
+                 "lastState": {}, "ready": False, "restartCount": 0,
+                 "image": c.get("image", ""), "imageID": "", "started": False}
+                for c in (p.get("spec") or {}).get("containers") or []]
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        store = self.cluster.store
+        updated = store.modify(POD, ns, name, bind) and store.modify(POD, ns, name, scheduled,
+                                                                     subresource="status")
         if updated is not None:
             ns, name = updated["metadata"]["namespace"], updated["metadata"]["name"]
             self.cluster.recorder.emit(updated, "Scheduled",

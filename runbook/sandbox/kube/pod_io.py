@@ -13,8 +13,7 @@ from .cluster import Cluster
 from .common import Obj
 from .errors import ApiError, bad_request
 from .execs import ExecResult
-from .resources import POD
-from .routes import Route
+from .resources import POD, Route
 from .streams import format_lines, serve_log_follow
 from .websocket import OP_CLOSE, Channels, accept_key, choose_protocol, read_frame
 

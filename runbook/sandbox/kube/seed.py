@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable, Mapping
 
 from .common import Obj, now_micro
@@ -64,6 +65,7 @@ def node(name: str, cpu: str = "8", memory: str = "32Gi", ready: bool = True,
     if role:
         labels[f"node-role.kubernetes.io/{role}"] = ""
     stamp = "2025-01-01T00:00:00Z"
+    ident = hashlib.md5(name.encode()).hexdigest()
     millicores = int(float(cpu) * 1000)
     capacity = {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "128Gi"}
     usable = f"{int(memory[:-2]) - 2}Gi" if memory.endswith("Gi") else memory
@@ -86,7 +88,9 @@ def node(name: str, cpu: str = "8", memory: str = "32Gi", ready: bool = True,
                        "conditions": conditions,
                        "addresses": [{"type": "InternalIP", "address": ip},
                                      {"type": "Hostname", "address": name}],
-                       "nodeInfo": {"kubeletVersion": "v1.32.4", "kubeProxyVersion": "v1.32.4",
+                       "nodeInfo": {"machineID": ident, "systemUUID": ident,
+                                    "bootID": ident[::-1],
+                                    "kubeletVersion": "v1.32.4", "kubeProxyVersion": "v1.32.4",
                                     "osImage": "Ubuntu 22.04.5 LTS", "operatingSystem": "linux",
                                     "architecture": "amd64",
                                     "kernelVersion": "5.15.0-1079-azure",

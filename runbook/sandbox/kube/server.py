@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -11,13 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import discovery, openapi
+from . import discovery, metrics
 from .api import Api
 from .cluster import Cluster
 from .common import Obj
 from .errors import ApiError
 from .pod_io import serve_exec, serve_log
-from .routes import Route, parse
+from .resources import Route, parse
 from .streams import serve_watch
 
 
@@ -46,6 +47,12 @@ class KubeHTTPServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that vanish mid-request are normal here (cut watches, stops): stay quiet."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            self.cluster.errors.append(f"http: {type(error).__name__}: {error}")
 
     def cut_connections(self) -> None:
         self.stopping.set()
@@ -150,6 +157,9 @@ class Handler(BaseHTTPRequestHandler):
             if path in ("/healthz", "/livez", "/readyz"):
                 self._send(200, b"ok", "text/plain; charset=utf-8")
                 return
+        if path.startswith(metrics.PREFIX) and method == "GET":
+            self._json(200, metrics.handle(srv.cluster.store, path, query))
+            return
         route = parse(path)
         if route is None:
             raise ApiError(404, "the server could not find the requested resource", "NotFound")
@@ -189,9 +199,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/apis":
             return discovery.api_groups()
         if path == "/openapi/v3":
-            return openapi.index()
+            return discovery.openapi_index()
         if path.startswith("/openapi/v3/"):
-            return openapi.document(path[len("/openapi/v3/"):])
+            return discovery.openapi_document(path[len("/openapi/v3/"):])
         parts = path.strip("/").split("/")
         if len(parts) == 2 and parts[0] == "apis":
             return discovery.api_group(parts[1])

@@ -211,6 +211,11 @@ class Store:
             self._watchers.add(watcher)
         return watcher
 
+    @property
+    def watcher_count(self) -> int:
+        with self.lock:
+            return len(self._watchers)
+
     def unwatch(self, watcher: Watcher) -> None:
         with self.lock:
             self._watchers.discard(watcher)

@@ -12,8 +12,7 @@ from http.server import BaseHTTPRequestHandler
 from .common import Obj
 from .errors import ApiError
 from .podlogs import PodLogs, stamp
-from .resources import Resource
-from .routes import Route
+from .resources import Resource, Route
 from .selectors import parse_fields, parse_labels
 from .store import Store
 from .tables import table, wants_table
