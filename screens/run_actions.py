@@ -120,20 +120,24 @@ class RunActions(Screen[None]):
             self.notify(f"{item_id} is already running", severity="warning")
             return
         token = CancelToken()
+        # a thread of its own per item: long steps must not hold the shared worker pool
+        thread = threading.Thread(target=self._execute, args=(item_id, token),
+                                  name=f"item-{item_id}", daemon=True)
         self.tokens[item_id] = token
-        worker = self.run_worker(lambda: self._execute(item_id, token), thread=True,
-                                 group="items", name=item_id, exit_on_error=False)
-        del worker
+        self.threads[item_id] = thread
+        thread.start()
         current = self.current_item
         if current is not None and current.id == item_id:
             self.query_one(TabbedContent).active = "tab-log"
 
     def _execute(self, item_id: str, token: CancelToken) -> None:
-        self.threads[item_id] = threading.current_thread()
         try:
             self.run.execute(item_id, token, self.bridge.output)
         except Refused as e:
             self.app.call_from_thread(self.notify, str(e), title="Refused", severity="error")
+        except Exception as e:  # never lose a worker silently
+            self.app.call_from_thread(self.notify, f"{type(e).__name__}: {e}",
+                                      title=f"{item_id} crashed", severity="error")
         finally:
             self.tokens.pop(item_id, None)
             self.threads.pop(item_id, None)
@@ -287,10 +291,12 @@ class RunActions(Screen[None]):
             "Quit? They will be cancelled, and their processes ended, before the app exits.",
             yes="Cancel them and quit", no="Keep running"), answer)
 
-    @work(thread=True, group="quit")
     def stop_all_and_exit(self) -> None:
         for token in list(self.tokens.values()):
             token.cancel("operator quit")
+        threading.Thread(target=self._join_then_exit, name="quit", daemon=True).start()
+
+    def _join_then_exit(self) -> None:
         for t in list(self.threads.values()):
-            t.join(timeout=30)
+            t.join(timeout=60)
         self.app.call_from_thread(self.app.exit)

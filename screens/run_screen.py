@@ -137,10 +137,17 @@ class RunScreen(RunActions):
     def on_resize(self, event: Resize) -> None:
         self._layout(event.size.width)
 
+    def detail(self) -> ItemDetail:
+        """The detail view on screen: beside the list, or in its tab when narrow."""
+        wanted = "#tab-detail-view" if self.has_class("-narrow") else "#side-detail"
+        return self.query_one(wanted, ItemDetail)
+
     def _layout(self, width: int) -> None:
         narrow = width < NARROW_WIDTH
         was_narrow = self.has_class("-narrow")
         self.set_class(narrow, "-narrow")
+        if narrow != was_narrow:
+            self.detail().show(self.item)
         tabs = self.query_one(TabbedContent)
         if narrow:
             tabs.show_tab("tab-detail")
@@ -163,8 +170,7 @@ class RunScreen(RunActions):
             changed = None  # branch items changed too
         self.query_one(ItemList).refresh_state(state, changed)
         if self.item is not None and (ev.item is None or ev.item == self.item.id or changed is None):
-            for detail in self.query(ItemDetail):
-                detail.refresh_detail()
+            self.detail().refresh_detail()
         self.query_one(StatusBar).refresh_status()
         if ev.kind.value == "notify.failed":
             self.notify(f"{ev.get('error')}", title="Notification not delivered",
@@ -196,8 +202,7 @@ class RunScreen(RunActions):
     def on_item_list_item_highlighted(self, message: ItemList.ItemHighlighted) -> None:
         item = self.run.runbook.item(message.item)
         self.item = item
-        for detail in self.query(ItemDetail):
-            detail.show(item)
+        self.detail().show(item)
         lines, total = self.bridge.history(item.id)
         self.query_one(LogPane).show(item.id, lines, total, str(self.run.dir / "logs"))
 

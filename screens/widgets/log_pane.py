@@ -56,4 +56,5 @@ class LogPane(Vertical):
             text += f" · full output: {path}"
         elif self.item_id:
             text += " (no output yet)"
-        self.query_one("#log-header", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
+        self.query_one("#log-header", Static).update(Text(text, no_wrap=True, overflow="ellipsis"),
+                                                     layout=False)

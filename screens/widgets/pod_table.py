@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 COLUMNS = ("name", "ready", "status", "restarts", "age", "node", "image")
 
 
-class PodTable(DataTable[str]):
+class PodTable(DataTable[Text]):
     def __init__(self) -> None:
         super().__init__(id="pod-table", cursor_type="row", zebra_stripes=True)
         self._rows: dict[str, tuple[str, ...]] = {}
@@ -33,12 +34,13 @@ class PodTable(DataTable[str]):
             for name, cells in new.items():
                 old = self._rows.get(name)
                 if old is None:
-                    self.add_row(*cells, key=name)
+                    self.add_row(*(Text(c) for c in cells), key=name)
+                    self._rows[name] = cells
                 elif old != cells:
                     for col, a, b in zip(COLUMNS, old, cells, strict=True):
                         if a != b:
-                            self.update_cell(name, col, b)
-                self._rows[name] = cells
+                            self.update_cell(name, col, Text(b))
+                    self._rows[name] = cells
             if current_key in self._rows:
                 self.move_cursor(row=self.get_row_index(current_key))
         ready = sum(1 for c in new.values() if c[2] == "Running" and _ready(c[1]))

@@ -63,4 +63,4 @@ class StatusBar(Static):
         width = max(self.size.width - 2, 20)
         line1.truncate(width, overflow="ellipsis")
         line2.truncate(width, overflow="ellipsis")
-        self.update(Text("\n").join([line1, line2]))
+        self.update(Text("\n").join([line1, line2]), layout=False)

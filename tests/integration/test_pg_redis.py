@@ -26,9 +26,6 @@ from runbook.journal import Journal
 from runbook.loader import load_text
 from runbook.operator import current
 from runbook.run import Run
-from runbook.stepkind import CancelToken, Outcome, StepResult
-from steps import default_registry
-from tests.integration.conftest import PgPair
 from runbook.sandbox.servers import (
     REDIS_PASSWORD,
     REPL_PASSWORD,
@@ -36,6 +33,9 @@ from runbook.sandbox.servers import (
     RedisServer,
     wait_streaming,
 )
+from runbook.stepkind import CancelToken, Outcome, StepResult
+from steps import default_registry
+from tests.integration.conftest import PgPair
 
 pytestmark = pytest.mark.timeout(120)
 

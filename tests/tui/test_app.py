@@ -248,14 +248,14 @@ async def test_pod_table_keyed_snapshots_keep_cursor(make_app: MakeApp) -> None:
         await pilot.pause()
         assert table.row_count == 5
         assert table.current_pod == "api-3"
-        assert table.get_cell("api-3", "status") == "CrashLoopBackOff"
+        assert str(table.get_cell("api-3", "status")) == "CrashLoopBackOff"
         # 3rd: a rollout replaced api-1 and api-2
         s.post_message(PodsSnapshot([_pod("api-3", restarts=3, image="app:v2"), _pod("api-4"),
                                      _pod("api-5"), _pod("api-6", image="app:v2")]))
         await pilot.pause()
         assert table.row_count == 4
         assert table.current_pod == "api-3"
-        assert table.get_cell("api-3", "image") == "app:v2"
+        assert str(table.get_cell("api-3", "image")) == "app:v2"
         assert "4 (4 running and ready)" in str(table.border_title)
 
 
@@ -324,8 +324,10 @@ async def test_reconcile_interrupted_action_in_the_tui(make_app: MakeApp) -> Non
         modal = app.screen
         assert "cannot check the live state" in str(modal.query_one("#probe").render())
         await pilot.click("#done")
+        await pilot.pause()
         assert isinstance(app.screen, ReconcileModal)  # a reason is required
         modal.query_one("#reconcile-reason", Input).value = "release checked: revision 5"
+        await pilot.pause(0.5)  # a button ignores a second press during its press effect
         await pilot.click("#done")
         await wait_for(pilot, lambda: status(app, "helm-up") is Status.PASSED)
         assert events(app, Ev.ITEM_RECONCILED)[0]["reason"] == "release checked: revision 5"
