@@ -9,7 +9,7 @@ SYSTEM_DEPS := tmux:tmux redis-server:redis-server initdb:postgresql
 .PHONY: run test lint typecheck pytest venv system-deps bench clean
 
 run: $(VENV)/.installed
-	$(BIN)/runbook run runbooks/creatorbridge-deploy.yaml --env staging --dry-run
+	$(BIN)/runbook rehearse
 
 test: system-deps $(VENV)/.installed-test lint typecheck pytest
 

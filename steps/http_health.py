@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from runbook.template import TemplateError, render
-from steps.base import BaseStep
+from steps.base import BaseStep, time_scale
 
 ROUND_PAUSE = 2.0
 
@@ -102,7 +102,8 @@ class HttpHealth(BaseStep):
         if not targets:
             return StepResult(Outcome.FAILED, "no services with a health path")
         timeout = float(ctx.param("timeout", 5.0))
-        deadline = time.monotonic() + float(ctx.param("until_healthy", 0.0))
+        deadline = time.monotonic() + float(ctx.param("until_healthy", 0.0)) * max(
+            time_scale(ctx), 0.05)
         limits = httpx.Limits(max_connections=len(targets) * 2)
         with httpx.Client(limits=limits, follow_redirects=False) as client, \
                 ThreadPoolExecutor(max_workers=len(targets)) as pool:

@@ -41,11 +41,12 @@ def sandbox_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     forget_clients()
 
 
-async def until(pilot: object, predicate: object, timeout: float = 120.0) -> None:
+async def until(pilot: object, predicate: object, timeout: float = 120.0,
+                what: str = "") -> None:
     end = time.monotonic() + timeout
     while not predicate():  # type: ignore[operator]
         if time.monotonic() > end:
-            raise AssertionError("timed out")
+            raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
         await pilot.pause()  # type: ignore[attr-defined]
 
@@ -76,7 +77,8 @@ async def drive(app: RunbookApp, pilot: object, choices: dict[str, str],
             else:
                 await pilot.press("r")  # type: ignore[attr-defined]
                 await until(pilot, lambda i=item.id: run.state.items[i].status not in
-                            (Status.PENDING, Status.RUNNING), timeout=180)
+                            (Status.PENDING, Status.RUNNING), timeout=180,
+                            what=f"{item.id} to finish ({run.state.items[item.id]})")
                 if run.state.items[item.id].status is not Status.PASSED:
                     failures.append(item.id)
                     await pilot.press("o")  # type: ignore[attr-defined]
