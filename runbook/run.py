@@ -16,6 +16,7 @@ from typing import Any
 
 from runbook.events import Ev, Event
 from runbook.executor import ExecutionContext, Executor
+from runbook.guards import two_person_refusal
 from runbook.itemlog import Listener
 from runbook.journal import Journal, SessionMeta
 from runbook.model import Environment, Item, Runbook
@@ -114,6 +115,9 @@ class Run:
         payload = self.redactor.data(data or {})
         with self._lock:
             why = refusal(self.runbook, self.state, kind, item, payload, who)
+            if why is None and item is not None:
+                why = two_person_refusal(self.env, self.state, self.runbook.item(item), kind, who,
+                                         self.meta.dry_run, self.meta.operator)
             if why is not None:
                 raise Refused(f"{item}: {why}" if item else why)
             ev = self.journal.append(self.meta.id, kind, item, who, payload)
@@ -127,7 +131,12 @@ class Run:
             str | None:
         """Why `kind` would be refused now, or None."""
         with self._lock:
-            return refusal(self.runbook, self.state, kind, item, data or {}, self.operator.name)
+            why = refusal(self.runbook, self.state, kind, item, data or {}, self.operator.name)
+            if why is None and item is not None:
+                why = two_person_refusal(self.env, self.state, self.runbook.item(item), kind,
+                                         self.operator.name, self.meta.dry_run,
+                                         self.meta.operator)
+            return why
 
     # -- operator actions ---------------------------------------------------
     def confirm(self, item: str, note: str = "") -> Event:
@@ -141,6 +150,10 @@ class Run:
 
     def choose(self, item: str, option: str) -> Event:
         return self.emit(Ev.ITEM_CHOSEN, item, {"option": option})
+
+    def cosign(self, item: str, actor: str) -> Event:
+        """A second operator approves an item under the two-person rule."""
+        return self.emit(Ev.ITEM_COSIGNED, item, {}, actor=actor)
 
     def reconcile(self, item: str, resolution: str, reason: str = "") -> Event:
         return self.emit(Ev.ITEM_RECONCILED, item, {"resolution": resolution, "reason": reason})
