@@ -18,7 +18,9 @@ from runbook.loader import LoadFailed, load
 from runbook.model import ItemKind, Runbook
 
 if TYPE_CHECKING:
+    from runbook.run import Run
     from runbook.stepkind import StepRegistry
+    from steps.kube.lease import DeploymentLock
 
 EXIT_USAGE = 2
 BUNDLED = Path(__file__).resolve().parent.parent / "runbooks" / "creatorbridge-deploy.yaml"
@@ -131,15 +133,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runbook.operator import current
     from runbook.run import Run
     journal = Journal(args.journal or paths.journal_path())
-    run = Run.start(journal, rb, env, values, reg, current(), args.dry_run, args.context)
-    from steps.notify import attach_notifier
-    notifier = attach_notifier(run)
-    ask = input if interactive else None
+    operator = current()
+    lock = _lock(rb, env, operator.name, args.context, args.dry_run, args.break_lock)
     try:
-        return Headless(run, ask, sys.stdout).main()
+        run = Run.start(journal, rb, env, values, reg, operator, args.dry_run, args.context)
+        from steps.kube.lease import journal_lock
+        from steps.notify import attach_notifier
+        journal_lock(run, lock, args.break_lock or "")
+        notifier = attach_notifier(run)
+        ask = input if interactive else None
+        try:
+            return Headless(run, ask, sys.stdout).main()
+        finally:
+            if notifier is not None:
+                notifier.close()
     finally:
-        if notifier is not None:
-            notifier.close()
+        if lock is not None:
+            lock.release()
+
+
+def _lock(rb: Runbook, env: str, operator: str, context: str | None, dry_run: bool,
+          break_reason: str | None) -> DeploymentLock | None:
+    """Take the deployment lock for a real run, or stop with who holds it."""
+    from steps.kube.lease import LockError, take_lock
+    environment = rb.environment(env)
+    try:
+        return take_lock(rb.path, environment, operator, context or environment.context,
+                         dry_run, break_reason or "")
+    except LockError as e:
+        raise CliError(str(e), 5) from None
 
 
 def _tui_available() -> bool:
@@ -200,7 +222,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
         answer = input("the runbook changed since this session began; resume anyway? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise CliError("not resumed", 4)
-    run = Run.resume(journal, p.meta, p.runbook, values, reg, current())
+    operator = current()
+    lock = _lock(p.runbook, p.meta.env, operator.name, p.meta.kube_context, p.meta.dry_run,
+                 args.break_lock)
+    try:
+        run = Run.resume(journal, p.meta, p.runbook, values, reg, operator)
+        from steps.kube.lease import journal_lock
+        journal_lock(run, lock, args.break_lock or "")
+        return _resumed(args, run, reg, interactive)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _resumed(args: argparse.Namespace, run: Run, reg: StepRegistry, interactive: bool) -> int:
+    p = run
     print(f"resumed session {p.meta.id} ({p.meta.env}{', dry run' if p.meta.dry_run else ''})",
           file=sys.stderr)
     if not args.headless and interactive and _tui_available():
@@ -346,6 +382,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="run checks, show what actions would do")
     r.add_argument("--headless", action="store_true", help="plain line-oriented mode")
     r.add_argument("--context", help="kube context (default: the environment's)")
+    r.add_argument("--break-lock", metavar="REASON",
+                   help="take the deployment lock from its holder (journaled with the reason)")
     r.set_defaults(fn=cmd_run)
     rs = sub.add_parser("resume", help="reopen a session where it stood (default: the latest "
                                        "unfinished one)")
@@ -353,6 +391,8 @@ def parser() -> argparse.ArgumentParser:
     rs.add_argument("--var", action="append", metavar="K=V", help="a secret variable, again")
     rs.add_argument("--headless", action="store_true", help="plain line-oriented mode")
     rs.add_argument("--yes", action="store_true", help="resume even if the runbook changed")
+    rs.add_argument("--break-lock", metavar="REASON",
+                    help="take the deployment lock from its holder (journaled with the reason)")
     rs.set_defaults(fn=cmd_resume)
     rh = sub.add_parser("rehearse", help="rehearse in a local sandbox: Kubernetes emulator, "
                                          "health endpoints, PostgreSQL, Redis, helm")

@@ -70,7 +70,7 @@ class Policy:
     typed_confirmation: bool = False  # type the env name before the first mutating item
     two_person_all_mutating: bool = False
     two_person_items: tuple[str, ...] = ()
-    lock: bool = True
+    lock: bool = False  # hold a Kubernetes Lease in the namespace while a real run lives
     pos: Pos = NOWHERE
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ class AppConfig:
     dry_run: bool
     kube_context: str | None = None
     missing: tuple[str, ...] = ()  # required variables without a value
+    break_lock: str = ""  # take the deployment lock from its holder, with this reason
 
 
 class RunbookApp(App[int]):
@@ -42,6 +44,8 @@ class RunbookApp(App[int]):
         self.config = config
         self.current_run: Run | None = None
         self.notifier: object | None = None
+        self.lock: object | None = None
+        self.lock_error = ""
 
     def on_mount(self) -> None:
         c = self.config
@@ -67,12 +71,29 @@ class RunbookApp(App[int]):
 
     def start_run(self, env: str, values: dict[str, str]) -> None:
         c = self.config
+        from steps.kube.lease import LockError, journal_lock, take_lock
+        environment = c.runbook.environment(env)
+        try:
+            self.lock = take_lock(c.runbook.path, environment, c.operator.name,
+                                  c.kube_context or environment.context, c.dry_run,
+                                  c.break_lock)
+        except LockError as e:
+            self.lock_error = str(e)
+            self.exit(5)
+            return
         self.current_run = Run.start(c.journal, c.runbook, env, values, c.registry, c.operator,
                              c.dry_run, c.kube_context)
+        journal_lock(self.current_run, self.lock, c.break_lock)
         from steps.notify import attach_notifier
         self.notifier = attach_notifier(self.current_run)
         self.sub_title = f"{env}{' (dry run)' if c.dry_run else ''}"
         self.push_screen(RunScreen(self.current_run))
+
+    def on_unmount(self) -> None:
+        release = getattr(self.lock, "release", None)
+        if release is not None:
+            release()
+            self.lock = None
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -98,8 +119,17 @@ def run_app(runbook: Runbook, env: str | None, values: dict[str, str], registry:
     from runbook.operator import current
     journal = Journal(Path(args.journal) if args.journal else paths.journal_path())
     app = build_app(AppConfig(runbook, registry, journal, current(), env, values,
-                              bool(args.dry_run), args.context, missing))
-    code = app.run()
+                              bool(args.dry_run), args.context, missing,
+                              getattr(args, "break_lock", None) or ""))
+    try:
+        code = app.run()
+    finally:
+        release = getattr(app.lock, "release", None)
+        if release is not None:
+            release()
+    if app.lock_error:
+        print(f"runbook: {app.lock_error}", file=sys.stderr)
+        return 5
     if app.current_run is not None:
         sid = app.current_run.meta.id
         print(f"session {sid}: report with `runbook report {sid}`")

@@ -63,6 +63,8 @@ class DeploymentWatch:
         self._cond = threading.Condition()
         self._users = 0
         self._stop = threading.Event()
+        self._linger: threading.Timer | None = None
+        self._watch: Any = None
         self._thread = threading.Thread(target=self._loop, name=f"deploy-watch-{namespace}",
                                         daemon=True)
 
@@ -71,18 +73,65 @@ class DeploymentWatch:
         key = (id(api), namespace)
         with cls._shared_lock:
             w = cls._shared.get(key)
-            if w is None or not w._thread.is_alive():
+            if w is None or w._stop.is_set() or not w._thread.is_alive():
                 w = cls._shared[key] = DeploymentWatch(api, namespace)
                 w._thread.start()
             w._users += 1
+            if w._linger is not None:  # a follower came back before the watch was closed
+                w._linger.cancel()
+                w._linger = None
             return w
 
     def release(self) -> None:
+        """One follower less; the last one leaves the watch open for LINGER seconds (so
+        steps run back to back reuse it), then it is closed: never two at a time."""
         with self._shared_lock:
             self._users -= 1
-            if self._users <= 0:
-                self._stop.set()
-                self._shared.pop((id(self.api), self.namespace), None)
+            if self._users > 0 or self._stop.is_set():
+                return
+            if self._linger is not None:
+                self._linger.cancel()
+            self._linger = threading.Timer(LINGER, self._close_if_unused)
+            self._linger.daemon = True
+            self._linger.start()
+
+    def _close_if_unused(self) -> None:
+        with self._shared_lock:
+            if self._users > 0:
+                return
+            self._linger = None
+            key = (id(self.api), self.namespace)
+            if self._shared.get(key) is self:
+                del self._shared[key]
+            self.close()
+
+    def close(self) -> None:
+        """Stop the loop and cut the open watch connection at once (not at its next event)."""
+        self._stop.set()
+        w = self._watch
+        if w is not None:
+            w.stop()
+            resp = getattr(w, "_resp", None)
+            shutdown = getattr(resp, "shutdown", None)
+            try:
+                if shutdown is not None:
+                    shutdown()
+                elif resp is not None:
+                    resp.close()
+            except Exception:  # closing a half-dead connection: nothing more to do
+                pass
+        self._publish()
+
+    @classmethod
+    def close_all(cls) -> None:
+        """Close every shared watch (tests, shutdown)."""
+        with cls._shared_lock:
+            found = list(cls._shared.values())
+            cls._shared.clear()
+        for w in found:
+            if w._linger is not None:
+                w._linger.cancel()
+            w.close()
 
     def wait_change(self, timeout: float) -> None:
         with self._cond:
@@ -108,7 +157,9 @@ class DeploymentWatch:
                     self.error = ""
                 self._publish()
                 rv = listed.get("metadata", {}).get("resourceVersion", "")
-                w = watch.Watch()
+                w = self._watch = watch.Watch()
+                if self._stop.is_set():
+                    break
                 for ev in w.stream(apps(self.api).list_namespaced_deployment, self.namespace,
                                    resource_version=rv, timeout_seconds=30,
                                    _request_timeout=(REQUEST_CONNECT, 45), deserialize=False):
@@ -143,6 +194,7 @@ class DeploymentWatch:
 
 
 REQUEST_CONNECT = 5.0
+LINGER = 2.0  # seconds a watch stays open after its last follower left
 
 
 def follow(watcher: DeploymentWatch, name: str, deadline: float, cancelled: Any,
