@@ -36,6 +36,7 @@ class ItemReport:
     log: str = ""
     choice: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
+    step: str = ""
 
 
 def _ts(t: float | None) -> str:
@@ -72,6 +73,7 @@ def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> di
         if ev.kind in (Ev.ITEM_STARTED, Ev.ITEM_INTENT):
             r.command = str(ev.get("command", ""))
             r.actor = ev.actor
+            r.step = str(ev.get("step", ""))
         elif ev.kind is Ev.ITEM_RESULT:
             r.seconds = ev.get("seconds")
             r.message = str(ev.get("message", ""))
@@ -100,8 +102,30 @@ def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> di
         "items": [vars(r) for r in items.values()],
         "overrides": overrides,
         "failures": [vars(r) for r in items.values() if r.status in ("failed", "needs-reconcile")],
+        "versions": _versions(items.values()),
+        "backups": [{"item": r.id, **{k: r.facts.get(k) for k in ("file", "bytes", "sha256",
+                                                                    "database")}}
+                    for r in items.values() if r.step in ("pg.backup", "k8s.export")
+                    and r.facts.get("sha256")],
         "timeline": timeline,
     }
+
+
+def _versions(items: Any) -> dict[str, Any]:
+    """Images recorded before (k8s.versions) and set during the session (set-image, undo)."""
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    for r in items:
+        recorded = r.facts.get("versions")
+        if isinstance(recorded, dict) and not before:
+            for dep, v in recorded.items():
+                before[dep] = ", ".join(f"{c}={i}" for c, i in v.get("containers", {}).items())
+        changed = r.facts.get("after") or r.facts.get("restored")
+        if isinstance(changed, dict) and r.step.startswith("k8s."):
+            dep = r.id.split("[", 1)[1].rstrip("]") if "[" in r.id else r.id
+            note = "" if r.status == "passed" else f" ({r.status}: {r.message[:60]})"
+            after[dep] = ", ".join(f"{c}={i}" for c, i in changed.items()) + note
+    return {"before": before, "after": after}
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -135,6 +159,17 @@ def to_markdown(report: dict[str, Any]) -> str:
         out += ["", "## Overrides and skips", ""]
         for o in r["overrides"]:
             out.append(f"- {o['time']} **{o['what']}** `{o['item']}` by {o['actor']}: {o['reason']}")
+    versions = r.get("versions") or {}
+    if versions.get("before") or versions.get("after"):
+        out += ["", "## Versions", "", "| deployment | before | after |", "|---|---|---|"]
+        names = sorted(set(versions["before"]) | set(versions["after"]))
+        for n in names:
+            out.append(f"| {n} | {versions['before'].get(n, '')} | "
+                       f"{versions['after'].get(n, '(unchanged)')} |")
+    if r.get("backups"):
+        out += ["", "## Backups and exports", ""]
+        for b in r["backups"]:
+            out.append(f"- `{b['item']}`: {b['file']} ({b['bytes']} bytes, sha256 {b['sha256']})")
     if r["failures"]:
         out += ["", "## Failures", ""]
         for f in r["failures"]:
