@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
+from textual.lazy import Lazy
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from runbook.model import Item, Section
@@ -76,14 +77,14 @@ class RunScreen(RunActions):
                         yield ItemDetail(self.run, id="tab-detail-view")
                     with TabPane("Log", id="tab-log"):
                         yield LogPane()
-                    with TabPane("Pods", id="tab-pods"):
-                        yield PodTable()
+                    with TabPane("Pods", id="tab-pods"):  # hidden at first: mounted lazily
+                        yield Lazy(PodTable())
                     with TabPane("Services", id="tab-services"):
                         yield HealthTable(rb)
                     with TabPane("Contacts", id="tab-contacts"):
-                        yield Contacts(rb)
+                        yield Lazy(Contacts(rb))
                     with TabPane("Journal", id="tab-journal"):
-                        yield JournalView()
+                        yield Lazy(JournalView(self.run))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -91,9 +92,6 @@ class RunScreen(RunActions):
         self.query_one(ItemList).title_of = self.run.text
         tree = self.query_one(PhaseTree)
         tree.refresh_state(self.run.state)
-        journal = self.query_one(JournalView)
-        for ev in self.run.journal.iter_events(self.run.meta.id):
-            journal.add_event(ev)
         self._show_section(self.run.runbook.phases[self.run.state.phase].sections[0])
         self.set_interval(0.1, self._drain_output)
         self.set_interval(1.0, self._tick)
@@ -129,9 +127,9 @@ class RunScreen(RunActions):
             stop(0.5)
 
     def on_pods_status(self, message: PodsStatus) -> None:
-        table = self.query_one(PodTable)
-        if not table.row_count or "watching" not in message.text:
-            table.border_title = message.text
+        for table in self.query(PodTable):
+            if not table.row_count or "watching" not in message.text:
+                table.border_title = message.text
 
     # -- layout ------------------------------------------------------------------
     def on_resize(self, event: Resize) -> None:
@@ -163,7 +161,8 @@ class RunScreen(RunActions):
     # -- state -> widgets ----------------------------------------------------------
     def on_run_event(self, message: RunEvent) -> None:
         ev, state = message.event, message.state
-        self.query_one(JournalView).add_event(ev)
+        for journal in self.query(JournalView):  # none until it is mounted (lazily)
+            journal.add_event(ev)
         self.query_one(PhaseTree).refresh_state(state)
         changed = {ev.item} if ev.item else None
         if ev.item and ev.kind.value == "item.chosen":
@@ -179,7 +178,8 @@ class RunScreen(RunActions):
             self.notify(f"{ev.item}: {ev.get('message')}", title="Step failed", severity="error")
 
     def on_pods_snapshot(self, message: PodsSnapshot) -> None:
-        self.query_one(PodTable).apply_snapshot(message.pods)
+        for table in self.query(PodTable):
+            table.apply_snapshot(message.pods)
 
     def on_health_snapshot(self, message: HealthSnapshot) -> None:
         self.query_one(HealthTable).apply(message.services)
