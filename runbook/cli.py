@@ -309,6 +309,11 @@ def _rehearse_one(args: argparse.Namespace, sandbox: object, rb: Runbook,
     if missing:
         raise CliError(f"{missing[0]}: required variable has no value (give --var "
                        f"{missing[0]}=...)")
+    if not interactive:
+        people = needs_person(rb, "sandbox")
+        if people:
+            raise CliError(f"{len(people)} item(s) need a person to confirm (first: {people[0]}) "
+                           "and there is no terminal; run it in a terminal", 3)
     from runbook.headless import Headless
     from runbook.journal import Journal
     from runbook.operator import current

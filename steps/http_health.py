@@ -105,7 +105,9 @@ class HttpHealth(BaseStep):
         deadline = time.monotonic() + float(ctx.param("until_healthy", 0.0)) * max(
             time_scale(ctx), 0.05)
         limits = httpx.Limits(max_connections=len(targets) * 2)
-        with httpx.Client(limits=limits, follow_redirects=False) as client, \
+        # plain-HTTP targets need no certificate bundle (loading one costs ~20 ms a round)
+        verify = any(url.startswith("https:") for url, _ in targets.values())
+        with httpx.Client(limits=limits, follow_redirects=False, verify=verify) as client, \
                 ThreadPoolExecutor(max_workers=len(targets)) as pool:
             rounds = 0
             while True:

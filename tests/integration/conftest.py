@@ -189,3 +189,14 @@ def kube_emulator_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[K
         yield sandbox
     finally:
         sandbox.emulator.stop()
+
+
+# -- `kube`: the per-test emulator, checked for crashed controllers -----------------------
+# Used by the emulator's own tests (test_kube_emulator_*.py); a module may define its own
+# `kube` fixture instead (test_kube_steps.py does).
+
+
+@pytest.fixture
+def kube(kube_emulator: KubeSandbox) -> Iterator[KubeSandbox]:
+    yield kube_emulator
+    assert kube_emulator.emulator.cluster.errors == []  # no controller crashed meanwhile
