@@ -56,7 +56,7 @@ def _age(created: str | None, now: float) -> str:
 
 class PodWatcher:
     def __init__(self, api: Any, namespace: str, on_snapshot: Snapshot,
-                 on_status: Status = lambda s: None, interval: float = 0.25) -> None:
+                 on_status: Status = lambda s: None, interval: float = 0.1) -> None:
         self.api = api
         self.namespace = namespace
         self.on_snapshot = on_snapshot
@@ -66,6 +66,7 @@ class PodWatcher:
         self._dirty = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._changed = threading.Event()
         self._threads = [threading.Thread(target=self._watch_loop, daemon=True, name="pod-watch"),
                          threading.Thread(target=self._emit_loop, daemon=True, name="pod-emit")]
 
@@ -75,6 +76,7 @@ class PodWatcher:
 
     def stop(self, join: float = 2.0) -> None:
         self._stop.set()
+        self._changed.set()
         for t in self._threads:
             if t.is_alive():
                 t.join(join)
@@ -83,6 +85,7 @@ class PodWatcher:
         with self._lock:
             self.pods = pods
             self._dirty = True
+        self._changed.set()
 
     def _watch_loop(self) -> None:
         from kubernetes import watch
@@ -112,6 +115,7 @@ class PodWatcher:
                         else:
                             self.pods[name] = obj
                         self._dirty = True
+                    self._changed.set()
                 backoff = 0.5
             except KubeError as e:
                 self.on_status(f"not connected: {e}")
@@ -122,11 +126,21 @@ class PodWatcher:
             backoff = min(backoff * 2, 10.0)
 
     def _emit_loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        """Emit at once on a change (leading edge), then at most once per `interval`."""
+        last = 0.0
+        while not self._stop.is_set():
+            self._changed.wait()
+            if self._stop.is_set():
+                return
+            wait = last + self.interval - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            self._changed.clear()
             with self._lock:
                 if not self._dirty:
                     continue
                 pods = list(self.pods.values())
                 self._dirty = False
+            last = time.monotonic()
             now = time.time()
             self.on_snapshot([pod_row(p, now) for p in pods])
