@@ -98,7 +98,7 @@ class RunScreen(RunActions):
         self._layout(self.app.size.width)
         self.query_one(ItemList).focus()
         self.pod_watcher: object | None = None
-        self.set_timer(0.3, self._start_pod_watch)  # after the first paint
+        self.call_after_refresh(self._start_pod_watch)  # after the first paint
 
     def _start_pod_watch(self) -> None:
         if self.run.env.namespace:

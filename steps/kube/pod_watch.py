@@ -67,6 +67,7 @@ class PodWatcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._changed = threading.Event()
+        self._row_cache: dict[str, tuple[str, int, dict[str, Any]]] = {}
         self._threads = [threading.Thread(target=self._watch_loop, daemon=True, name="pod-watch"),
                          threading.Thread(target=self._emit_loop, daemon=True, name="pod-emit")]
 
@@ -142,5 +143,22 @@ class PodWatcher:
                 pods = list(self.pods.values())
                 self._dirty = False
             last = time.monotonic()
-            now = time.time()
-            self.on_snapshot([pod_row(p, now) for p in pods])
+            self.on_snapshot(self._rows(pods, time.time()))
+
+    def _rows(self, pods: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+        """Rows for every pod, recomputed only for pods whose resourceVersion changed (and
+        their age once a minute), so a snapshot of thousands of pods stays cheap."""
+        minute = int(now // 60)
+        rows: list[dict[str, Any]] = []
+        cache: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        for p in pods:
+            meta = p["metadata"]
+            key = meta["name"]
+            rv = str(meta.get("resourceVersion", ""))
+            hit = self._row_cache.get(key)
+            row = hit[2] if hit is not None and hit[0] == rv and hit[1] == minute else \
+                pod_row(p, now)
+            cache[key] = (rv, minute, row)
+            rows.append(row)
+        self._row_cache = cache
+        return rows
