@@ -50,6 +50,13 @@ def probe_deployment(step: KubeStep, ctx: StepContext) -> str:
     return f"deployment {name} now runs {images}; {rollout_status(dep).message}"
 
 
+class DeploymentProbe(KubeStep):
+    """Kinds that change a deployment can tell its live state when an item is reconciled."""
+
+    def probe(self, ctx: StepContext) -> str:
+        return probe_deployment(self, ctx)
+
+
 def _container(dep: dict[str, Any], wanted: str | None) -> str:
     names = [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]]
     if wanted:
@@ -74,10 +81,7 @@ def _patch_images(ctx: StepContext, api: Any, name: str, images: dict[str, str],
          _content_type="application/strategic-merge-patch+json")
 
 
-class SetImage(KubeStep):
-    def probe(self, ctx: StepContext) -> str:
-        return probe_deployment(self, ctx)
-
+class SetImage(DeploymentProbe):
     name = "k8s.set-image"
     read_only = False
     doc = "set a container's image (with a change-cause) and follow the rollout"
@@ -121,10 +125,7 @@ class RolloutStatusStep(KubeStep):
         return _follow(ctx, api, str(ctx.param("deployment")), float(ctx.param("timeout", 300)))
 
 
-class RolloutUndo(KubeStep):
-    def probe(self, ctx: StepContext) -> str:
-        return probe_deployment(self, ctx)
-
+class RolloutUndo(DeploymentProbe):
     name = "k8s.rollout-undo"
     read_only = False
     doc = "return a deployment to its recorded images (or the previous revision)"
@@ -171,10 +172,7 @@ class RolloutUndo(KubeStep):
         return {c["name"]: c["image"] for c in containers}
 
 
-class Scale(KubeStep):
-    def probe(self, ctx: StepContext) -> str:
-        return probe_deployment(self, ctx)
-
+class Scale(DeploymentProbe):
     name = "k8s.scale"
     read_only = False
     doc = "scale deployments (all, or one) to a count or back to the recorded counts"
