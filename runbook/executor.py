@@ -88,6 +88,7 @@ class Executor:
                 env_name=self.ctx.env_name, namespace=self.ctx.namespace,
                 kube_context=self.ctx.kube_context, redact=self.ctx.redactor,
                 recall=self.ctx.recall, services=self.ctx.services,
+                secret=lambda value: self.ctx.redactor.add([value]),
             )
             return self.ctx.redactor(str(probe(ctx)))
         except Exception as e:  # a probe is advice; it must never take the run down

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -25,7 +26,7 @@ class ItemLog:
         self._file = open(self.path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
         self._lock = threading.Lock()
         self.lines = 0
-        self.tail: list[str] = []
+        self._tail: deque[str] = deque(maxlen=20)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         batch = [self._redact(line) for line in lines]
@@ -35,9 +36,14 @@ class ItemLog:
             self._file.write("\n".join(batch))
             self._file.write("\n")
             self.lines += len(batch)
-            self.tail = (self.tail + batch)[-20:]
+            self._tail.extend(batch)
         if self._listener is not None:
             self._listener(self.item_id, batch)
+
+    @property
+    def tail(self) -> list[str]:
+        """The last lines written (for the journal's result event)."""
+        return list(self._tail)
 
     def close(self) -> None:
         with self._lock:

@@ -237,10 +237,13 @@ class Runbook:
         return tuple(i for p in self.phases for i in p.items())
 
     def item(self, item_id: str) -> Item:
-        for i in self.all_items():
-            if i.id == item_id:
-                return i
-        raise KeyError(item_id)
+        entry = _INDEXES.get(id(self))
+        if entry is None or entry[0] is not self:
+            if len(_INDEXES) > 64:
+                _INDEXES.clear()
+            entry = (self, {i.id: i for i in self.all_items()})
+            _INDEXES[id(self)] = entry
+        return entry[1][item_id]
 
     def environment(self, name: str) -> Environment:
         for e in self.environments:
@@ -274,3 +277,7 @@ class Runbook:
                         lo += i.expected[0]
                         hi += i.expected[1]
         return lo, hi
+
+
+# item id -> Item, per runbook (kept with the runbook itself so a reused id() never matches)
+_INDEXES: dict[int, tuple[Runbook, dict[str, Item]]] = {}

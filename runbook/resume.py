@@ -13,9 +13,8 @@ from runbook.events import Ev
 from runbook.journal import Journal, JournalError, SessionMeta
 from runbook.loader import LoadFailed, load
 from runbook.model import Item, Runbook
+from runbook.redact import MASK
 from runbook.stepkind import StepRegistry
-
-MASK = "•••"
 
 
 class ResumeError(Exception):

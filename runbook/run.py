@@ -21,7 +21,7 @@ from runbook.itemlog import Listener
 from runbook.journal import Journal, SessionMeta
 from runbook.model import Environment, Item, Runbook
 from runbook.operator import Operator
-from runbook.redact import Redactor
+from runbook.redact import MASK, Redactor
 from runbook.scope import render_params, scope_for
 from runbook.state import RunState, apply, fold, refusal
 from runbook.stepkind import CancelToken, StepKind, StepRegistry, StepResult
@@ -71,7 +71,7 @@ class Run:
         sid = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{env}-{secrets.token_hex(2)}"
         sdir = journal.path.parent / "sessions" / sid
         sdir.mkdir(parents=True, exist_ok=True)
-        shown = {k: ("•••" if runbook.variable(k) and runbook.variable(k).secret  # type: ignore[union-attr]
+        shown = {k: (MASK if runbook.variable(k) and runbook.variable(k).secret  # type: ignore[union-attr]
                      else redactor(v)) for k, v in variables.items()}
         meta = SessionMeta(
             id=sid, created=time.time(), runbook_path=str(Path(runbook.path).resolve()),

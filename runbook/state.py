@@ -261,7 +261,7 @@ def unmet_needs(runbook: Runbook, state: RunState, item: Item) -> list[str]:
 def refusal(runbook: Runbook, state: RunState, kind: Ev, item_id: str | None,
             data: dict[str, Any], actor: str) -> str | None:
     """Why the event may not happen now, or None. The rules of every transition."""
-    if state.finished and kind is not Ev.SESSION_RESUMED:
+    if state.finished and kind not in (Ev.SESSION_RESUMED, Ev.NOTIFY_FAILED):
         return "the session is finished"
     if kind is Ev.PHASE_ENTERED:
         target = int(data.get("index", -1))

@@ -160,7 +160,7 @@ class RunScreen(RunActions):
 
     # -- state -> widgets ----------------------------------------------------------
     def on_run_event(self, message: RunEvent) -> None:
-        ev, state = message.event, message.state
+        ev, state = message.event, self.run.state  # the newest state: events may arrive late
         for journal in self.query(JournalView):  # none until it is mounted (lazily)
             journal.add_event(ev)
         self.query_one(PhaseTree).refresh_state(state)

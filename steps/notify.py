@@ -22,7 +22,8 @@ def post(url: str, text: str, timeout: float = 10.0) -> str | None:
     try:
         resp = httpx.post(url, json={"text": text}, timeout=timeout)
     except httpx.HTTPError as e:
-        return f"webhook unreachable: {str(e)[:100] or type(e).__name__}"
+        text = str(e).replace(url, "•••")  # the URL is a credential: mask it before cutting
+        return f"webhook unreachable: {text[:100] or type(e).__name__}"
     if resp.status_code >= 300:
         return f"webhook answered HTTP {resp.status_code}"
     return None
@@ -87,7 +88,11 @@ def attach_notifier(run: Any) -> Notifier | None:
     run.redactor.add([url])
 
     def failed(text: str, why: str) -> None:
-        run.emit(Ev.NOTIFY_FAILED, data={"text": text, "error": why})
+        from runbook.run import Refused
+        try:
+            run.emit(Ev.NOTIFY_FAILED, data={"text": text, "error": why})
+        except Refused:
+            pass  # never let a journaling refusal kill the notifier
 
     notifier = Notifier(url, failed)
 

@@ -10,6 +10,7 @@ from textual.widgets import Log, Static
 from runbook.paths import log_name
 
 MAX_LINES = 5000
+SWITCH_LINES = 500  # lines shown when switching items (keys stay fast during a flood)
 
 
 class LogPane(Vertical):
@@ -35,9 +36,9 @@ class LogPane(Vertical):
         self.log_dir = log_dir
         log = self.query_one(Log)
         log.clear()
-        log.write_lines(lines[-MAX_LINES:])
+        log.write_lines(lines[-SWITCH_LINES:])
         self.total = total
-        self.shown = min(len(lines), MAX_LINES)
+        self.shown = min(len(lines), SWITCH_LINES)
         self._header()
 
     def append(self, lines: list[str], total: int) -> None:

@@ -22,6 +22,8 @@ class StatusBar(Static):
     def __init__(self, run: Run) -> None:
         super().__init__(id="status-bar")
         self.run = run
+        self._required = [i for i in run.runbook.all_items() if i.required]
+        self._expected = run.runbook.expected_total()
         if run.env.production:
             self.add_class("-production")
 
@@ -45,8 +47,7 @@ class StatusBar(Static):
         line1.append("  ")
         line1.append(rb.title, "bold")
         line1.append(f"  {r.operator.name}  session {r.meta.id}", "dim")
-        items = rb.all_items()
-        required = [i for i in items if i.required and r.state.items[i.id].status.value != "not-taken"]
+        required = [i for i in self._required if r.state.items[i.id].status.value != "not-taken"]
         done = sum(1 for i in required if r.state.items[i.id].status in DONE)
         now = time.time()
         started = r.state.started or r.meta.created
@@ -54,7 +55,7 @@ class StatusBar(Static):
         line2.append(f"{done}/{len(required)} required done", "bold")
         line2.append(f"  phase {r.state.phase + 1}/{len(rb.phases)}")
         line2.append(f"  elapsed {format_duration(now - started)}")
-        exp = rb.expected_total()
+        exp = self._expected
         if exp[1]:
             line2.append(f" of {format_range(exp)}")
         ws = window_status(r.env.policy.window, now)

@@ -129,12 +129,15 @@ class Logs(KubeStep):
                 resp = core(api).read_namespaced_pod_log(
                     name, ctx.namespace, follow=True, since_seconds=1, _preload_content=False,
                     _request_timeout=(5, max(1.0, deadline - time.monotonic())))
+                partial = ""
                 for raw in resp.stream(4096, decode_content=True):
-                    for line in raw.decode("utf-8", "replace").splitlines():
-                        ctx.output.write_lines([f"[{name}] {line}"])
-                        if pattern is not None and pattern.search(line):
-                            with lock:
-                                hits[0] += 1
+                    parts = (partial + raw.decode("utf-8", "replace")).split("\n")
+                    partial = parts.pop()  # a line cut by the chunk boundary waits for its end
+                    ctx.output.write_lines([f"[{name}] {line}" for line in parts])
+                    if pattern is not None:
+                        found = sum(1 for line in parts if pattern.search(line))
+                        with lock:
+                            hits[0] += found
                     if ctx.cancel.cancelled or time.monotonic() > deadline:
                         break
                 resp.release_conn()
