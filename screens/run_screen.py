@@ -80,7 +80,7 @@ class RunScreen(RunActions):
                     with TabPane("Pods", id="tab-pods"):  # hidden at first: mounted lazily
                         yield Lazy(PodTable())
                     with TabPane("Services", id="tab-services"):
-                        yield HealthTable(rb)
+                        yield Lazy(HealthTable(rb))
                     with TabPane("Contacts", id="tab-contacts"):
                         yield Lazy(Contacts(rb))
                     with TabPane("Journal", id="tab-journal"):
@@ -89,6 +89,7 @@ class RunScreen(RunActions):
 
     def on_mount(self) -> None:
         self.run.subscribe(self.bridge.event)
+        self.run.on_publish(self._published)
         self.query_one(ItemList).title_of = self.run.text
         tree = self.query_one(PhaseTree)
         tree.refresh_state(self.run.state)
@@ -177,12 +178,18 @@ class RunScreen(RunActions):
         if ev.kind.value == "item.result" and ev.get("outcome") in ("failed", "timed-out"):
             self.notify(f"{ev.item}: {ev.get('message')}", title="Step failed", severity="error")
 
+    def _published(self, topic: str, data: object) -> None:
+        """Live data from a step thread (thread-safe: only posts a message)."""
+        if topic == "health" and isinstance(data, dict):
+            self.post_message(HealthSnapshot(dict(data)))
+
     def on_pods_snapshot(self, message: PodsSnapshot) -> None:
         for table in self.query(PodTable):
             table.apply_snapshot(message.pods)
 
     def on_health_snapshot(self, message: HealthSnapshot) -> None:
-        self.query_one(HealthTable).apply(message.services)
+        for table in self.query(HealthTable):
+            table.apply(message.services)
 
     def _drain_output(self) -> None:
         batches = self.bridge.drain()

@@ -30,6 +30,8 @@ runbook: 1
 title: TUI test runbook
 variables:
   TAG: {{pattern: 'v[0-9]+', default: v1}}
+services:
+  - {{name: api, port: 8080, health: /health, expect: {{status: healthy}}}}
 environments:
   local:
     namespace: test

@@ -331,3 +331,20 @@ async def test_reconcile_interrupted_action_in_the_tui(make_app: MakeApp) -> Non
         await pilot.click("#done")
         await wait_for(pilot, lambda: status(app, "helm-up") is Status.PASSED)
         assert events(app, Ev.ITEM_RECONCILED)[0]["reason"] == "release checked: revision 5"
+
+
+async def test_services_pane_shows_health_rounds(make_app: MakeApp) -> None:
+    import time as _time
+
+    from screens.widgets.health_table import HealthTable
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        s = screen(app)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: bool(s.query(HealthTable)))
+        table = s.query_one(HealthTable)
+        assert app.current_run is not None
+        app.current_run.publish("health", {"api": {"status": "unhealthy", "latency_ms": 42.0,
+                                                   "checked": _time.time()}})
+        await wait_for(pilot, lambda: str(table.get_cell("api", "status")) == "unhealthy")
+        assert str(table.get_cell("api", "latency")) == "42 ms"
