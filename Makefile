@@ -24,6 +24,9 @@ pytest: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/services.py
+	$(BIN)/python bench/kube.py
+	$(BIN)/python bench/tui.py --quick
 
 venv: $(VENV)/.installed
 
