@@ -18,7 +18,15 @@ from runbook.events import Ev, Event
 from runbook.itemlog import ItemLog, Listener
 from runbook.model import Item, ItemKind
 from runbook.redact import Redactor
-from runbook.stepkind import CancelToken, Outcome, StepContext, StepKind, StepRegistry, StepResult
+from runbook.stepkind import (
+    CancelToken,
+    Outcome,
+    OutputSink,
+    StepContext,
+    StepKind,
+    StepRegistry,
+    StepResult,
+)
 from runbook.template import TemplateError
 
 
@@ -82,14 +90,8 @@ class Executor:
             return f"{step.name} cannot check the live state: look yourself before choosing"
         try:
             params = self.params_for(item)
-            ctx = StepContext(
-                item_id=item.id, params=params, cancel=CancelToken(), output=_NoOutput(),
-                session_dir=self.ctx.session_dir, dry_run=True, timeout_s=30,
-                env_name=self.ctx.env_name, namespace=self.ctx.namespace,
-                kube_context=self.ctx.kube_context, redact=self.ctx.redactor,
-                recall=self.ctx.recall, services=self.ctx.services,
-                secret=lambda value: self.ctx.redactor.add([value]),
-            )
+            ctx = self._context(item, params, CancelToken(), _NoOutput(), dry_run=True,
+                                timeout_s=30)
             return self.ctx.redactor(str(probe(ctx)))
         except Exception as e:  # a probe is advice; it must never take the run down
             return f"could not check the live state: {type(e).__name__}: {e}"
@@ -140,15 +142,10 @@ class Executor:
             timer = threading.Timer(item.timeout_s, cancel.cancel, ("timeout",))
             timer.daemon = True
             timer.start()
-        ctx = StepContext(
-            item_id=item.id, params=params, cancel=cancel, output=log,
-            session_dir=self.ctx.session_dir, dry_run=self.ctx.dry_run, timeout_s=item.timeout_s,
-            env_name=self.ctx.env_name, namespace=self.ctx.namespace,
-            kube_context=self.ctx.kube_context, redact=self.ctx.redactor,
-            fact=lambda key, value: self._fact(item, facts, key, value),
-            secret=lambda value: self.ctx.redactor.add([value]),
-            recall=self.ctx.recall, publish=self.ctx.publish, services=self.ctx.services,
-        )
+        ctx = self._context(item, params, cancel, log, dry_run=self.ctx.dry_run,
+                            timeout_s=item.timeout_s,
+                            fact=lambda key, value: self._fact(item, facts, key, value),
+                            publish=self.ctx.publish)
         try:
             result = step.run(ctx)
         except Exception as e:  # a bug in a step kind must not take the run down
@@ -164,6 +161,16 @@ class Executor:
             result = StepResult(result.outcome, result.message, result.exit_code,
                                 {**facts, **result.facts})
         return result
+
+    def _context(self, item: Item, params: dict[str, Any], cancel: CancelToken,
+                 output: OutputSink, **fields: Any) -> StepContext:
+        """The step's view of the session; `fields` add or override (dry_run, fact, ...)."""
+        return StepContext(
+            item_id=item.id, params=params, cancel=cancel, output=output,
+            session_dir=self.ctx.session_dir, env_name=self.ctx.env_name,
+            namespace=self.ctx.namespace, kube_context=self.ctx.kube_context,
+            redact=self.ctx.redactor, secret=lambda value: self.ctx.redactor.add([value]),
+            recall=self.ctx.recall, services=self.ctx.services, **fields)
 
     def _fact(self, item: Item, facts: dict[str, Any], key: str, value: Any) -> None:
         """Journal a fact at once (it survives a crash mid-step) and keep it for the result."""

@@ -29,9 +29,11 @@ class ItemLog:
         self._tail: deque[str] = deque(maxlen=20)
 
     def write_lines(self, lines: Iterable[str]) -> None:
-        batch = [self._redact(line) for line in lines]
-        if not batch:
+        raw = list(lines)
+        if not raw:
             return
+        # one redaction pass over the whole batch (it also catches a multi-line secret)
+        batch = self._redact("\n".join(raw)).split("\n")
         with self._lock:
             self._file.write("\n".join(batch))
             self._file.write("\n")

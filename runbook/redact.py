@@ -11,6 +11,21 @@ URL_PASSWORD = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>
 MIN_SECRET = 4  # shorter values would mask ordinary words; they are refused as secrets upstream
 
 
+def url_passwords(text: str) -> list[str]:
+    """The passwords of every URL in `text` (to register as secrets)."""
+    return [m.group("pw") for m in URL_PASSWORD.finditer(text)]
+
+
+def mask_url_password(text: str) -> str:
+    """URLs with their passwords masked: scheme://user:•••@host."""
+    return URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+
+
+def strip_url_password(text: str) -> str:
+    """URLs without their passwords at all: scheme://user@host."""
+    return URL_PASSWORD.sub(lambda m: m.group("pre")[:-1], text).replace("://@", "://")
+
+
 class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: list[str] = []
@@ -32,7 +47,7 @@ class Redactor:
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
         if "://" in text:
-            text = URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+            text = mask_url_password(text)
         return text
 
     def data(self, value: Any) -> Any:

@@ -65,9 +65,7 @@ class Run:
               registry: StepRegistry, operator: Operator, dry_run: bool,
               kube_context: str | None = None) -> Run:
         environment = runbook.environment(env)
-        secret_values = [variables[v.name] for v in runbook.variables
-                         if v.secret and v.name in variables]
-        redactor = Redactor(secret_values)
+        redactor = _redactor(runbook, variables)
         sid = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{env}-{secrets.token_hex(2)}"
         sdir = journal.path.parent / "sessions" / sid
         sdir.mkdir(parents=True, exist_ok=True)
@@ -95,11 +93,9 @@ class Run:
     @classmethod
     def resume(cls, journal: Journal, meta: SessionMeta, runbook: Runbook,
                variables: dict[str, str], registry: StepRegistry, operator: Operator) -> Run:
-        secret_values = [variables[v.name] for v in runbook.variables
-                         if v.secret and v.name in variables]
         state = fold(runbook, meta.env, journal.iter_events(meta.id))
         run = cls(journal, meta, runbook, variables, registry, operator,
-                  Redactor(secret_values), state)
+                  _redactor(runbook, variables), state)
         run.emit(Ev.SESSION_RESUMED, data={"runbook_hash": runbook.content_hash,
                                            "hash_changed": runbook.content_hash
                                            != meta.runbook_hash})
@@ -222,3 +218,9 @@ class Run:
 
     def close(self) -> None:
         pass
+
+
+def _redactor(runbook: Runbook, variables: dict[str, str]) -> Redactor:
+    """Masks the values of the runbook's secret variables (and URL passwords)."""
+    return Redactor(variables[v.name] for v in runbook.variables
+                    if v.secret and v.name in variables)

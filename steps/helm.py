@@ -30,7 +30,7 @@ def release_revision(ctx: StepContext, release: str, namespace: str) -> int | No
     try:
         out = subprocess.run(["helm", "status", release, "-o", "json", *_common(ctx, namespace)],
                              capture_output=True, text=True, timeout=30,
-                             env={**_env(ctx)}, check=False)
+                             env=_env(ctx), check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:

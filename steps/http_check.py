@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from runbook.redact import URL_PASSWORD
+from runbook.redact import mask_url_password, url_passwords
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.base import BaseStep
 
@@ -30,7 +30,7 @@ class HttpCheck(BaseStep):
     )
 
     def describe(self, params: Mapping[str, Any]) -> str:
-        url = URL_PASSWORD.sub(lambda m: m.group("pre") + "•••", str(params.get("url")))
+        url = mask_url_password(str(params.get("url")))
         auth = f" with the token in ${params['credential_env']}" if params.get("credential_env") \
             else ""
         return f"{params.get('method', 'GET')} {url}{auth}, expect {params.get('expect_status', 200)}"
@@ -46,9 +46,8 @@ class HttpCheck(BaseStep):
                 return StepResult(Outcome.FAILED, f"credential_env: ${env_name} is not set")
             ctx.secret(token)
             headers["Authorization"] = f"Bearer {token}"
-        pw = URL_PASSWORD.search(url)
-        if pw:
-            ctx.secret(pw.group("pw"))
+        for pw in url_passwords(url):
+            ctx.secret(pw)
         expect = int(ctx.param("expect_status", 200))
         timeout = float(ctx.param("timeout", 10.0))
         started = time.monotonic()

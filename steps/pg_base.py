@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from runbook.durations import DurationError, parse_duration
-from runbook.redact import MASK, URL_PASSWORD
+from runbook.redact import MASK, strip_url_password, url_passwords
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.base import BaseStep
 
@@ -53,14 +53,14 @@ class Target:
 
 def shown_url(url: str) -> str:
     """`url` without its password, for display before anything is parsed."""
-    text = URL_PASSWORD.sub(lambda m: m.group("pre")[:-1], url).replace("://@", "://")
+    text = strip_url_password(url)
     return PW_KEYWORD.sub(lambda m: m.group("pre") + MASK, text)
 
 
 def register_secrets(ctx: StepContext, text: str) -> None:
-    for m in URL_PASSWORD.finditer(text):
-        ctx.secret(m.group("pw"))
-        ctx.secret(unquote(m.group("pw")))
+    for pw in url_passwords(text):
+        ctx.secret(pw)
+        ctx.secret(unquote(pw))
     for m in PW_KEYWORD.finditer(text):
         ctx.secret(m.group("pw"))
         ctx.secret(m.group("pw").strip("'"))

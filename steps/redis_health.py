@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from runbook.durations import DurationError, parse_duration
-from runbook.redact import URL_PASSWORD
+from runbook.redact import strip_url_password, url_passwords
 from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.base import BaseStep
 
 
 def shown(url: str) -> str:
-    return URL_PASSWORD.sub(lambda m: m.group("pre")[:-1], url).replace("://@", "://")
+    return strip_url_password(url)
 
 
 def _mib(n: int) -> str:
@@ -79,9 +79,9 @@ class RedisHealth(BaseStep):
         from redis.connection import parse_url
         from redis.retry import Retry
 
-        for m in URL_PASSWORD.finditer(url):
-            ctx.secret(m.group("pw"))
-            ctx.secret(unquote(m.group("pw")))
+        for pw in url_passwords(url):
+            ctx.secret(pw)
+            ctx.secret(unquote(pw))
         try:
             timeout = parse_duration(ctx.param("timeout", 5.0))
         except DurationError as e:
