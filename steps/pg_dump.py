@@ -14,7 +14,6 @@ import glob
 import hashlib
 import os
 import shutil
-import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,7 +30,7 @@ from steps.pg_base import (
     shown_url,
     target,
 )
-from steps.shell import _pump, _terminate_group
+from steps.shell import run_process
 
 MAGIC = b"PGDMP"  # the first bytes of a pg_dump custom-format archive
 GRACE = Param("grace", ParamType.DURATION, default=10.0,
@@ -78,20 +77,9 @@ def run_tool(ctx: StepContext, t: Target, argv: list[str]) -> tuple[Outcome | No
         env["PGPASSWORD"] = t.password
     tail = _Tail(ctx.output)
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                close_fds=True)
+        stopped, code = run_process(dataclasses.replace(ctx, output=tail), argv, env, None, grace)
     except OSError as e:
         raise PgError(f"cannot start {argv[0]}: {e.strerror or e}") from None
-    ctx.fact("pid", proc.pid)
-    try:
-        stopped = _pump(proc, dataclasses.replace(ctx, output=tail), grace)
-    except BaseException:
-        _terminate_group(proc, 0.0)
-        proc.wait()
-        raise
-    code = proc.wait()
-    _terminate_group(proc, grace)
     return stopped, code, ctx.redact(tail.last[-1]) if tail.last else ""
 
 

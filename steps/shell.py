@@ -66,22 +66,10 @@ class ShellStep(BaseStep):
         except DurationError as e:
             return StepResult(Outcome.FAILED, f"grace: {e}")
         try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                cwd=cwd, env=env, start_new_session=True, close_fds=True,
-            )
+            stopped, code = run_process(ctx, argv, env, cwd, grace)
         except OSError as e:
             why = "program not found" if isinstance(e, FileNotFoundError) else e.strerror or str(e)
             return StepResult(Outcome.FAILED, f"cannot start {argv[0]!r}: {why}")
-        ctx.fact("pid", proc.pid)
-        try:
-            stopped = _pump(proc, ctx, grace)
-        except BaseException:  # e.g. the output sink failed: leave nothing running
-            _terminate_group(proc, 0.0)
-            proc.wait()
-            raise
-        code = proc.wait()
-        _terminate_group(proc, grace)  # anything the command left in its group
         if stopped is Outcome.CANCELLED:
             return StepResult(stopped, f"cancelled ({ctx.cancel.reason})", code)
         if stopped is Outcome.TIMED_OUT:
@@ -91,6 +79,28 @@ class ShellStep(BaseStep):
         if code < 0:
             return StepResult(Outcome.FAILED, f"killed by {_signame(-code)}", code)
         return StepResult(Outcome.FAILED, f"exit status {code}", code)
+
+
+def run_process(ctx: StepContext, argv: list[str], env: dict[str, str] | None,
+                cwd: str | None, grace: float) -> tuple[Outcome | None, int]:
+    """Run argv in its own process group, streaming its output to ctx.output.
+
+    Returns (CANCELLED, TIMED_OUT or None, exit status); raises OSError if it cannot start.
+    Nothing it started is left running afterwards.
+    """
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True,
+                            close_fds=True)
+    ctx.fact("pid", proc.pid)
+    try:
+        stopped = _pump(proc, ctx, grace)
+    except BaseException:  # e.g. the output sink failed: leave nothing running
+        _terminate_group(proc, 0.0)
+        proc.wait()
+        raise
+    code = proc.wait()
+    _terminate_group(proc, grace)  # anything the command left in its group
+    return stopped, code
 
 
 def _pump(proc: subprocess.Popen[bytes], ctx: StepContext, grace: float) -> Outcome | None:
