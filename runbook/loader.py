@@ -23,7 +23,6 @@ from runbook.loader_meta import (
 from runbook.model import ItemKind, Phase, Pos, Runbook
 from runbook.stepkind import StepRegistry
 from runbook.yamlnodes import Doc, LoadError, LoadFailed, suggest
-from runbook.yamlnodes import describe as _describe
 
 TOP_KEYS = (
     "runbook", "title", "version", "owners", "description", "variables", "environments",
@@ -52,28 +51,28 @@ def load(path: str | Path, registry: StepRegistry) -> Runbook:
 
 
 def load_text(text: str, path: str, registry: StepRegistry) -> Runbook:
-    content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # (surrogatepass: a lone surrogate, which no file decodes to, is refused below, located)
+    content_hash = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     # libyaml (C) composes ~10x faster; any problem is re-read by the Python parser so
     # the located message is the same whichever parser is installed
-    fast = getattr(yaml, "CSafeLoader", None)
-    if fast is not None:
-        c_loader = fast(text)
-        try:
-            root = c_loader.get_single_node()
-        except yaml.YAMLError:
-            c_loader.dispose()
-        else:
-            c_loader.dispose()
-            rb = _parse_checked(Doc(path, c_loader), root, content_hash, registry)
-            if rb is not None:
-                return rb
-    loader = yaml.SafeLoader(text)
+    rb, c_error, c_errors = _fast(text, path, content_hash, registry)
+    if rb is not None:
+        return rb
+    if c_error is not None and "nesting depth" in str(c_error.problem):
+        raise LoadFailed([_syntax_error(path, text, c_error)])  # Python's parser would recurse
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow, anywhere
+        raise LoadFailed([_reader_error(path, text, e)]) from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
         raise LoadFailed([_syntax_error(path, text, e)]) from None
     except yaml.YAMLError as e:
-        raise LoadFailed([LoadError(_pos0(path), f"YAML: {e}")]) from None
+        raise LoadFailed([LoadError(_pos0(path), "YAML: " + " ".join(str(e).split()))]) from None
+    except RecursionError:  # nested deeper than Python's parser can follow
+        raise LoadFailed(c_errors or [LoadError(_pos0(path), "YAML syntax: nested too deeply")]) \
+            from None
     finally:
         loader.dispose()
     doc = Doc(path, loader)
@@ -83,6 +82,26 @@ def load_text(text: str, path: str, registry: StepRegistry) -> Runbook:
     if doc.errors or rb is None:
         raise LoadFailed(doc.errors)
     return rb
+
+
+def _fast(text: str, path: str, content_hash: str, registry: StepRegistry) \
+        -> tuple[Runbook | None, yaml.MarkedYAMLError | None, list[LoadError]]:
+    """The runbook read with libyaml when it has no problem at all; else the C parser's
+    syntax error or the errors found, for when the Python parser cannot say better."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is None:
+        return None, None, []
+    c_loader = None
+    try:
+        c_loader = fast(text)
+        root = c_loader.get_single_node()
+    except yaml.YAMLError as e:
+        if c_loader is not None:
+            c_loader.dispose()
+        return None, e if isinstance(e, yaml.MarkedYAMLError) else None, []
+    c_loader.dispose()
+    doc = Doc(path, c_loader)
+    return _parse_checked(doc, root, content_hash, registry), None, doc.errors
 
 
 def _parse_checked(doc: Doc, root: yaml.Node | None, content_hash: str,
@@ -98,6 +117,8 @@ def _parse_checked(doc: Doc, root: yaml.Node | None, content_hash: str,
 
 
 def _parse(doc: Doc, root: yaml.Node, content_hash: str, registry: StepRegistry) -> Runbook | None:
+    if not doc.check_tree(root):
+        return None
     m = doc.mapping(root, "runbook", TOP_KEYS, ("title", "phases"))
     if m is None:
         return None
@@ -107,12 +128,7 @@ def _parse(doc: Doc, root: yaml.Node, content_hash: str, registry: StepRegistry)
             doc.error(m["runbook"][1], f"unsupported format version {fmt} (this tool reads "
                                        f"version {FORMAT_VERSION})")
     title = doc.string(m["title"][1], "title") if "title" in m else None
-    version = ""
-    if "version" in m:
-        version = str(doc.value(m["version"][1]) if isinstance(m["version"][1], yaml.ScalarNode)
-                      else "")
-        if not version:
-            doc.error(m["version"][1], f"version must be a string, not {_describe(m['version'][1])}")
+    version = (doc.string(m["version"][1], "version") or "") if "version" in m else ""
     owners = tuple(s for s, _ in doc.strings(m["owners"][1], "owners")) if "owners" in m else ()
     desc = (doc.string(m["description"][1], "description", True) or "") if "description" in m else ""
     variables = parse_variables(doc, m["variables"][1]) if "variables" in m else []
@@ -125,8 +141,9 @@ def _parse(doc: Doc, root: yaml.Node, content_hash: str, registry: StepRegistry)
     rollback = None
     if "rollback" in m:
         rollback = doc.string(m["rollback"][1], "rollback")
-        if rollback and not (Path(doc.path).parent / rollback).is_file():
-            doc.error(m["rollback"][1], f"rollback runbook {rollback!r} not found next to this file")
+        if rollback and not _is_file(Path(doc.path).parent, rollback):
+            shown = repr(rollback) if len(rollback) <= 80 else repr(rollback[:77] + "...")
+            doc.error(m["rollback"][1], f"rollback runbook {shown} not found next to this file")
     env_keys: set[str] = set.intersection(*[{k for k, _ in e.values} for e in envs]) if envs else set()
     ctx = ItemContext(
         registry=registry,
@@ -231,6 +248,22 @@ def _syntax_error(path: str, text: str, e: yaml.MarkedYAMLError) -> LoadError:
             and e.context_mark.line != e.problem_mark.line:
         problem += f" ({e.context} that starts at line {e.context_mark.line + 1})"
     return LoadError(Pos(path, line, col), f"YAML syntax: {problem}")
+
+
+def _reader_error(path: str, text: str, e: yaml.reader.ReaderError) -> LoadError:
+    before = text[:e.position]
+    line = before.count("\n") + 1
+    col = e.position - (before.rfind("\n") + 1) + 1
+    char = e.character if isinstance(e.character, str) else chr(e.character)
+    return LoadError(Pos(path, line, col), f"character U+{ord(char):04X} is not allowed in "
+                                           "YAML (a control or non-character code point)")
+
+
+def _is_file(folder: Path, name: str) -> bool:
+    try:
+        return (folder / name).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
 
 
 def _pos0(path: str) -> Pos:

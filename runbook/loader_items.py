@@ -7,16 +7,16 @@ from typing import Any
 
 import yaml
 
-from runbook.durations import DurationError, parse_duration, parse_range
 from runbook.model import Condition, Item, ItemKind, Option, Phase, Section, Service
 from runbook.stepkind import Param, ParamType, StepRegistry
 from runbook.template import SCOPES, TemplateError, references
-from runbook.yamlnodes import Doc, suggest, walk_scalars
+from runbook.yamlnodes import MAX_INT, Doc, suggest, walk_scalars
 
 ITEM_KEYS = (
     "id", "title", "kind", "help", "required", "uses", "with", "timeout", "expected",
     "retries", "foreach", "needs", "when", "options", "for", "two_person",
 )
+MAX_RETRIES = 100
 SERVICE_FIELDS = ("name", "port", "health", "title")
 SESSION_FIELDS = ("dir", "id", "operator")
 ENV_FIELDS = ("name", "namespace", "context")
@@ -72,7 +72,7 @@ def parse_sections(doc: Doc, node: yaml.Node, ctx: ItemContext, phase: str) -> l
         sid = doc.ident(m["id"][1], "section id") if "id" in m else None
         _claim(doc, ctx, sid, m.get("id", (snode, snode))[1])
         title = doc.string(m["title"][1], "section title") if "title" in m else None
-        expected = _range(doc, m["expected"][1]) if "expected" in m else None
+        expected = doc.expected(m["expected"][1]) if "expected" in m else None
         items: list[Item] = []
         if "items" in m:
             for inode in doc.sequence(m["items"][1], "items") or []:
@@ -100,11 +100,11 @@ def parse_item(
     if "required" in m:
         fields["required"] = bool(doc.boolean(m["required"][1], "required"))
     if "timeout" in m:
-        fields["timeout_s"] = _duration(doc, m["timeout"][1], "timeout")
+        fields["timeout_s"] = doc.duration(m["timeout"][1], "timeout")
     if "expected" in m:
-        fields["expected"] = _range(doc, m["expected"][1])
+        fields["expected"] = doc.expected(m["expected"][1])
     if "retries" in m:
-        fields["retries"] = doc.integer(m["retries"][1], "retries") or 0
+        fields["retries"] = doc.integer(m["retries"][1], "retries", maximum=MAX_RETRIES) or 0
     if "two_person" in m:
         fields["two_person"] = bool(doc.boolean(m["two_person"][1], "two_person"))
     if "needs" in m:
@@ -115,7 +115,7 @@ def parse_item(
         ctx.when_nodes[iid] = m["when"][1]
     _check_kind_keys(doc, m, kind, branch)
     if kind is ItemKind.WAIT:
-        fields["wait_s"] = _duration(doc, m["for"][1], "for") if "for" in m else None
+        fields["wait_s"] = doc.duration(m["for"][1], "for") if "for" in m else None
     uses, params = _uses(doc, m, kind, ctx)
     fields["uses"] = uses
     fields["params"] = params
@@ -251,14 +251,15 @@ def _param_value(doc: Doc, node: yaml.Node, p: Param, step: str) -> Any:
     if t is ParamType.INT:
         return doc.integer(node, what)
     if t is ParamType.NUMBER:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            doc.error(node, f"{what} must be a number, not {_describe(node)}")
+        if isinstance(raw, bool) or not isinstance(raw, int | float) \
+                or not abs(raw) <= MAX_INT:  # also refuses inf and nan
+            doc.error(node, f"{what} must be a (finite) number, not {_describe(node)}")
             return None
         return float(raw)
     if t is ParamType.BOOL:
         return doc.boolean(node, what)
     if t is ParamType.DURATION:
-        return _duration(doc, node, what)
+        return doc.duration(node, what)
     return raw
 
 
@@ -397,28 +398,3 @@ def _opt_str(doc: Doc, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str, what
 def _a(kind: ItemKind) -> str:
     return f"an {kind}" if kind.value[0] in "aeiou" else f"a {kind}"
 
-
-def _duration(doc: Doc, node: yaml.Node, what: str) -> float | None:
-    raw = doc.value(node) if isinstance(node, yaml.ScalarNode) else None
-    if not isinstance(raw, str | int | float):
-        doc.error(node, f"{what} must be a duration such as 30s, 15m or 1h30m, "
-                        f"not {_describe(node)}")
-        return None
-    try:
-        return parse_duration(raw)
-    except DurationError as e:
-        doc.error(node, f"{what}: {e}")
-        return None
-
-
-def _range(doc: Doc, node: yaml.Node) -> tuple[float, float] | None:
-    raw = doc.value(node) if isinstance(node, yaml.ScalarNode) else None
-    if not isinstance(raw, str | int | float):
-        doc.error(node, f"expected must be a duration or a range such as 10-30m, "
-                        f"not {_describe(node)}")
-        return None
-    try:
-        return parse_range(raw)
-    except DurationError as e:
-        doc.error(node, f"expected: {e}")
-        return None

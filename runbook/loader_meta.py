@@ -117,11 +117,10 @@ def _policy(doc: Doc, node: yaml.Node, env: str) -> Policy | None:
     if "window" in m:
         f["window"] = _window(doc, m["window"][1], env)
     if "notice" in m:
-        from runbook.durations import DurationError, parse_duration
-        try:
-            f["notice_hours"] = int(parse_duration(doc.value(m["notice"][1])) // 3600)
-        except (DurationError, TypeError) as e:
-            doc.error(m["notice"][1], f"notice: {e}")
+        notice = doc.duration(m["notice"][1], "notice")
+        if notice is not None:
+            f["notice_s"] = notice
+            f["notice_hours"] = int(notice // 3600)
     for key in ("typed_confirmation", "lock"):
         if key in m:
             f[key] = bool(doc.boolean(m[key][1], key))
@@ -149,6 +148,8 @@ def _window(doc: Doc, node: yaml.Node, env: str) -> Window | None:
             doc.error(n, f"unknown day {d!r} (use mon, tue, wed, thu, fri, sat, sun)")
         else:
             days.append(DAYS.index(key))
+    if not days and isinstance(m["days"][1], yaml.SequenceNode) and not m["days"][1].value:
+        doc.error(m["days"][1], "window days must name at least one day")
     minutes: list[int] = []
     for key in ("start", "end"):
         tnode = m[key][1]
@@ -160,6 +161,8 @@ def _window(doc: Doc, node: yaml.Node, env: str) -> Window | None:
         hh, mm = s.split(":")
         minutes.append(int(hh) * 60 + int(mm))
     tz = doc.string(m["tz"][1], "tz") if "tz" in m else "UTC"
+    if tz is None:
+        return None
     if tz != "UTC":
         try:
             from zoneinfo import ZoneInfo
@@ -194,7 +197,7 @@ def parse_services(doc: Doc, node: yaml.Node) -> list[Service]:
         if "title" in m:
             f["title"] = doc.string(m["title"][1], "title") or ""
         if "port" in m:
-            f["port"] = doc.integer(m["port"][1], "port", 1)
+            f["port"] = doc.integer(m["port"][1], "port", 1, 65535)
         if "health" in m:
             h = doc.string(m["health"][1], "health")
             if h is not None and not h.startswith("/"):

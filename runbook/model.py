@@ -67,6 +67,7 @@ class Window:
 class Policy:
     window: Window | None = None  # None: any time
     notice_hours: int = 0  # advance notice required for planned maintenance
+    notice_s: float = 0.0  # the same, in seconds, as written (`notice: 24h`)
     typed_confirmation: bool = False  # type the env name before the first mutating item
     two_person_all_mutating: bool = False
     two_person_items: tuple[str, ...] = ()

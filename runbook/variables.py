@@ -11,19 +11,30 @@ TRUE = ("true", "yes", "1", "on")
 FALSE = ("false", "no", "0", "off")
 
 
+INT64 = 2**63
+
+
 class VariableError(ValueError):
     """A bad value; the message names the variable."""
 
 
+def _short(value: str) -> str:
+    return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+
+
 def check_value(var: Variable, value: str) -> str:
     """The value, normalised, or VariableError saying why it is refused."""
-    shown = "(secret value)" if var.secret else repr(value)
-    if "\n" in value or "\x00" in value:
+    shown = "(secret value)" if var.secret else _short(value)
+    if any(c in value for c in "\n\r\x00"):
         raise VariableError(f"{var.name}: value must be one line")
+    if var.required and not value:
+        raise VariableError(f"{var.name}: a value is required (it is empty)")
     if var.type is VarType.INT:
-        if not re.fullmatch(r"-?\d+", value.strip()):
+        if not re.fullmatch(r"-?[0-9]+", value.strip()):
             raise VariableError(f"{var.name}: {shown} is not a whole number")
         value = value.strip()
+        if abs(int(value[:30])) >= INT64:
+            raise VariableError(f"{var.name}: {shown} is too large (at most {INT64 - 1})")
     elif var.type is VarType.BOOL:
         low = value.strip().lower()
         if low not in TRUE + FALSE:
@@ -55,7 +66,7 @@ def resolve(
     for var in runbook.variables:
         raw = given.get(var.name)
         if raw is None and var.env:
-            raw = environ.get(var.env)
+            raw = environ.get(var.env) or None  # set but empty: as if unset
         if raw is None:
             raw = var.default
         if raw is None:
@@ -75,8 +86,8 @@ def parse_assignments(pairs: list[str]) -> tuple[dict[str, str], list[str]]:
     errors: list[str] = []
     for p in pairs:
         k, sep, v = p.partition("=")
-        if not sep or not k:
-            errors.append(f"--var {p.split('=')[0]!r}: expected NAME=VALUE")
+        if not sep or not k.strip():
+            errors.append(f"--var {_short(p.split('=')[0])}: expected NAME=VALUE")
             continue
         out[k.strip()] = v
     return out, errors

@@ -8,6 +8,7 @@ reported at once.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,10 +16,14 @@ from typing import Any
 
 import yaml
 
+from runbook.durations import DurationError, parse_duration, parse_range
 from runbook.model import Pos
 
 TAG = "tag:yaml.org,2002:"
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+MAX_INT = 2**53 - 1  # beyond this a number loses precision in JSON (journal, report)
+MAX_DURATION = 366 * 24 * 3600.0  # a year: anything longer is a mistake
+MAX_DEPTH = 64  # a runbook nests about 15 levels; far deeper is garbage (and recursion)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -54,6 +59,29 @@ class Doc:
             return  # already reported: its value could not be read at all
         pos = node if isinstance(node, Pos) else self.pos(node)
         self.errors.append(LoadError(pos, message))
+
+    def check_tree(self, root: yaml.Node) -> bool:
+        """Report unknown tags (wherever they are) and absurd nesting; False if too deep."""
+        known = type(self._loader).yaml_constructors
+        seen: set[int] = set()
+        stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+        while stack:
+            node, depth = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if depth > MAX_DEPTH:
+                self.error(node, f"nested more than {MAX_DEPTH} levels deep")
+                return False
+            if node.tag not in known and node.tag not in (TAG + "merge", TAG + "value"):
+                self.error(node, "cannot read this value: could not determine a constructor "
+                                 f"for the tag {node.tag!r}")
+                self._unreadable.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend((n, depth + 1) for n in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                stack.extend((n, depth + 1) for kv in node.value for n in kv)
+        return True
 
     # -- structure -------------------------------------------------------
     def mapping(
@@ -137,15 +165,46 @@ class Doc:
             return None
         return v
 
-    def integer(self, node: yaml.Node, what: str, minimum: int = 0) -> int | None:
+    def integer(self, node: yaml.Node, what: str, minimum: int = 0,
+                maximum: int = MAX_INT) -> int | None:
         v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
         if not isinstance(v, int) or isinstance(v, bool):
             self.error(node, f"{what} must be a whole number, not {describe(node)}")
             return None
         if v < minimum:
-            self.error(node, f"{what} must be at least {minimum}, not {v}")
+            self.error(node, f"{what} must be at least {minimum}, not {_short(v)}")
+            return None
+        if v > maximum:
+            self.error(node, f"{what} must be at most {maximum}, not {_short(v)}")
             return None
         return v
+
+    def duration(self, node: yaml.Node, what: str) -> float | None:
+        """Seconds: a number, or text like 30s, 15m, 1h30m; finite, at most a year."""
+        raw = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+            self.error(node, f"{what} must be a duration such as 30s, 15m or 1h30m, "
+                             f"not {describe(node)}")
+            return None
+        try:
+            return _bounded(parse_duration(_finite(raw)), raw)
+        except DurationError as e:
+            self.error(node, f"{what}: {e}")
+            return None
+
+    def expected(self, node: yaml.Node) -> tuple[float, float] | None:
+        """An expected duration: 15m, or a range such as 10-30m."""
+        raw = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+            self.error(node, f"expected must be a duration or a range such as 10-30m, "
+                             f"not {describe(node)}")
+            return None
+        try:
+            lo, hi = parse_range(_finite(raw))
+            return _bounded(lo, raw), _bounded(hi, raw)
+        except DurationError as e:
+            self.error(node, f"expected: {e}")
+            return None
 
     def strings(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
         """A list of strings (a single string is taken as a list of one)."""
@@ -166,6 +225,28 @@ class Doc:
             self.error(node, f"{what} {s!r} must be lower-case letters, digits, '-', '_' or '.'")
             return None
         return s
+
+
+def _short(n: int | str) -> str:
+    s = str(n)
+    if len(s) <= 24:
+        return s
+    return f"{s[:12]}... ({len(s)} digits)" if s.isdigit() else f"{s[:20]!r}..."
+
+
+def _finite(raw: str | int | float) -> str | int | float:
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise DurationError(f"not a duration: {raw}")
+    if isinstance(raw, int) and raw > MAX_DURATION:
+        raise DurationError(f"{_short(raw)} seconds is longer than a year")
+    return raw
+
+
+def _bounded(seconds: float, raw: str | int | float) -> float:
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        shown = repr(raw) if len(str(raw)) <= 24 else _short(str(raw))
+        raise DurationError(f"{shown} is longer than a year")
+    return seconds
 
 
 def describe(node: yaml.Node) -> str:

@@ -271,6 +271,41 @@ CASES = [
                        "            title: Look around\n            retries: 2\n")),
                  loc(28, 13, "'retries' is only for check and action items, not confirm items"),
                  id="retries-on-confirm"),
+    # -- found by the fuzz test (tests/unit/test_fuzz_inputs.py) -------------------
+    pytest.param(edit(("title: Base runbook", "title: Base\x00runbook")),
+                 loc(2, 12, "character U+0000 is not allowed in YAML (a control or non-character "
+                            "code point)"),
+                 id="nul-character"),
+    pytest.param(edit(('end: "17:00"}', 'end: "17:00"}\n      notice: [24h]')),
+                 loc(16, 15, "notice must be a duration such as 30s, 15m or 1h30m, not a list"),
+                 id="notice-not-a-value"),
+    pytest.param(edit(("for: 1m", "for: " + "9" * 40)),
+                 loc(55, 18, "for: 999999999999... (40 digits) seconds is longer than a year"),
+                 id="duration-huge-number"),
+    pytest.param(edit(("for: 1m", "for: .inf")), loc(55, 18, "for: not a duration: inf"),
+                 id="duration-infinite"),
+    pytest.param(edit(("port: 8080", "port: 80800")),
+                 loc(18, 23, "port must be at most 65535, not 80800"), id="port-too-large"),
+    pytest.param(edit(("            title: Probe\n",
+                       "            title: Probe\n            retries: 1000\n")),
+                 loc(31, 22, "retries must be at most 100, not 1000"), id="retries-too-many"),
+    pytest.param(edit(("[mon, tue]", "[]")),
+                 loc(15, 22, "window days must name at least one day"), id="window-no-days"),
+    pytest.param(edit(("foreach: services", "foreach: !each services")),
+                 loc(49, 22, "cannot read this value: could not determine a constructor for the "
+                             "tag '!each'"),
+                 id="unknown-tag-on-a-keyword"),
+    pytest.param(edit(('with: {argv: [echo, "${VERSION}"]}', "with: {argv: " + "[" * 70 + "]" * 70 + "}")),
+                 loc(32, 82, "nested more than 64 levels deep"), id="absurd-nesting"),
+    pytest.param(edit(("runbook: 1\n", "runbook: 1\nversion:\n")),
+                 loc(2, 9, "version must be a string, not empty"), id="version-empty"),
+    pytest.param(edit(("runbook: 1\n", "runbook: 1\nrollback: " + "r" * 300 + ".yaml\n")),
+                 loc(2, 11, f"rollback runbook '{'r' * 77}...' not found next to this file"),
+                 id="rollback-name-too-long"),
+    pytest.param(probe_uses("k8s.node-capacity", "{headroom: .nan}"),
+                 loc(32, 30, "parameter 'headroom' of k8s.node-capacity must be a (finite) number, "
+                             "not float .nan"),
+                 id="number-not-finite"),
 ]
 
 
