@@ -24,6 +24,7 @@ class Ev(enum.StrEnum):
     ITEM_COSIGNED = "item.cosigned"
     GUARD_OVERRIDE = "guard.override"  # e.g. outside the maintenance window, with a reason
     GUARD_CONFIRMED = "guard.confirmed"  # e.g. the typed environment name
+    GUARD_WARNING = "guard.warning"  # a guard warns, without stopping (e.g. the window is short)
     NOTIFY_FAILED = "notify.failed"  # a webhook notification could not be delivered
 
 

@@ -16,7 +16,13 @@ from typing import TextIO
 from runbook.durations import format_duration, format_range
 from runbook.events import Ev
 from runbook.model import Item, ItemKind
-from runbook.policy import window_status
+from runbook.policy import (
+    expected_remaining,
+    rollback_seconds,
+    warn_once,
+    window_budget,
+    window_status,
+)
 from runbook.run import Refused, Run
 from runbook.state import Status, blocking
 from runbook.stepkind import CancelToken, Outcome
@@ -40,6 +46,8 @@ class Headless:
         self.ask = ask
         self.out = out
         self._cancel: CancelToken | None = None
+        self._rollback_s: float | None = None  # the rollback's expected duration, read ...
+        self._rollback_read = False  # ... before the first change in a window
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -120,6 +128,21 @@ class Headless:
         if typed != r.env.name:
             raise Abort("environment name not typed")
         r.emit(Ev.GUARD_CONFIRMED, data={"guard": "typed-env", "reason": f"typed {typed}"})
+
+    def _window_budget(self) -> None:
+        """Before a change: warn when the window left is shorter than the run still needs
+        plus the rollback (journaled once)."""
+        r = self.run
+        if r.meta.dry_run or r.env.policy.window is None:
+            return
+        if not self._rollback_read:
+            self._rollback_s = rollback_seconds(r.runbook, r.registry, r.env.name)
+            self._rollback_read = True
+        budget = window_budget(r.env.policy.window, time.time(),
+                               expected_remaining(r.runbook, r.state), self._rollback_s)
+        if budget.warn:
+            self.say(f"  ⚠ {budget.text}")
+            warn_once(r, budget)
 
     def _item(self, item: Item) -> None:
         r = self.run
@@ -212,6 +235,7 @@ class Headless:
                 return False
         if item.mutating:
             self._typed_guard()
+            self._window_budget()
         why = r.check(Ev.ITEM_STARTED, item.id)
         if why:
             self.say(f"  ✗ {self.run.text(item)}: cannot run: {why}")

@@ -33,6 +33,8 @@ class Status(enum.StrEnum):
 DONE = frozenset({Status.PASSED, Status.CONFIRMED, Status.SKIPPED, Status.OVERRIDDEN,
                   Status.DRY_RUN, Status.NOT_TAKEN})
 STARTABLE = frozenset({Status.PENDING, Status.FAILED, Status.CANCELLED})
+# guard events fold into RunState.guards: guard name -> reason (or who confirmed it)
+GUARD_EVENTS = (Ev.GUARD_OVERRIDE, Ev.GUARD_CONFIRMED, Ev.GUARD_WARNING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ def fold(runbook: Runbook, env: str, events: Iterable[Event]) -> RunState:
             phase = int(ev.get("index", phase))
         elif ev.kind is Ev.SESSION_FINISHED:
             finished = True
-        elif ev.kind in (Ev.GUARD_OVERRIDE, Ev.GUARD_CONFIRMED):
+        elif ev.kind in GUARD_EVENTS:
             guards[str(ev.get("guard"))] = str(ev.get("reason") or ev.actor)
     for iid, st in items.items():
         if st.status is Status.RUNNING:
@@ -125,7 +127,7 @@ def apply(runbook: Runbook, state: RunState, ev: Event) -> RunState:
             return replace(state, finished=True, last_seq=ev.seq)
         if ev.kind is Ev.SESSION_STARTED:
             return replace(state, started=ev.ts, last_seq=ev.seq)
-        if ev.kind in (Ev.GUARD_OVERRIDE, Ev.GUARD_CONFIRMED):
+        if ev.kind in GUARD_EVENTS:
             guards = {**state.guards, str(ev.get("guard")): str(ev.get("reason") or ev.actor)}
             return replace(state, guards=guards, last_seq=ev.seq)
         return replace(state, last_seq=ev.seq)

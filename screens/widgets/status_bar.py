@@ -1,4 +1,9 @@
-"""The status bar: title, environment, dry run, session, operator, window clock, progress."""
+"""The status bar: title, environment, dry run, session, operator, window clock, progress.
+
+The window clock turns to a yellow warning, first on its line, when what is left of the
+maintenance window is shorter than the run's expected remaining duration plus the
+rollback's; the warning is journaled (`guard.warning`) the first time it applies in a
+real run."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from runbook.durations import format_duration, format_range
-from runbook.policy import window_status
+from runbook.policy import expected_remaining, rollback_seconds, warn_once, window_budget
 from runbook.run import Run
 from runbook.state import DONE
 
@@ -24,6 +29,9 @@ class StatusBar(Static):
         self.run = run
         self._required = [i for i in run.runbook.all_items() if i.required]
         self._expected = run.runbook.expected_total()
+        # the rollback's expected duration, read once (None: no rollback runbook)
+        self._rollback_s = rollback_seconds(run.runbook, run.registry, run.env.name) \
+            if run.env.policy.window is not None else None
         if run.env.production:
             self.add_class("-production")
 
@@ -51,16 +59,22 @@ class StatusBar(Static):
         done = sum(1 for i in required if r.state.items[i.id].status in DONE)
         now = time.time()
         started = r.state.started or r.meta.created
+        budget = window_budget(r.env.policy.window, now, expected_remaining(rb, r.state),
+                               self._rollback_s)
         line2 = Text(no_wrap=True, overflow="ellipsis")
+        if budget.warn:  # first, so that a narrow terminal shows it
+            line2.append(f"⚠ {budget.text}", "bold black on yellow")
+            line2.append("  ")
         line2.append(f"{done}/{len(required)} required done", "bold")
         line2.append(f"  phase {r.state.phase + 1}/{len(rb.phases)}")
         line2.append(f"  elapsed {format_duration(now - started)}")
         exp = self._expected
         if exp[1]:
             line2.append(f" of {format_range(exp)}")
-        ws = window_status(r.env.policy.window, now)
-        line2.append("  ")
-        line2.append(ws.text, "green" if ws.open else "bold red")
+        if not budget.warn:
+            line2.append("  ")
+            line2.append(budget.text, "green" if budget.status.open else "bold red")
+        warn_once(r, budget)
         width = max(self.size.width - 2, 20)
         line1.truncate(width, overflow="ellipsis")
         line2.truncate(width, overflow="ellipsis")
