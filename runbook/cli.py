@@ -420,6 +420,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["_step"]:  # the supervisor of a detached step (runbook.detach.spawn)
+        from runbook.supervisor import supervise
+        return supervise(registry())
     args = parser().parse_args(argv)
     try:
         return int(args.fn(args))

@@ -26,6 +26,10 @@ class Ev(enum.StrEnum):
     GUARD_CONFIRMED = "guard.confirmed"  # e.g. the typed environment name
     GUARD_WARNING = "guard.warning"  # a guard warns, without stopping (e.g. the window is short)
     NOTIFY_FAILED = "notify.failed"  # a webhook notification could not be delivered
+    WHEEL_PASSED = "wheel.passed"  # the driver changed: data to, from, how, reason
+    WHEEL_REQUESTED = "wheel.requested"  # a follower asks the driver for the wheel
+    FOLLOWER_JOINED = "follower.joined"  # someone attached to watch (or co-sign)
+    FOLLOWER_LEFT = "follower.left"
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,7 @@ class Headless:
         badge = " [DRY RUN]" if r.meta.dry_run else ""
         self.say(f"== {rb.title} — {r.env.name}{badge}")
         self.say(f"   session {r.meta.id}  operator {r.operator.name} {r.operator.ssh}".rstrip())
-        self.say(f"   journal {r.journal.path}  logs {r.dir / 'logs'}")
+        self.say(f"   journal {r.journal.describe()}  logs {r.dir / 'logs'}")
         try:
             self._window_guard()
             while True:

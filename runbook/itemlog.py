@@ -37,6 +37,7 @@ class ItemLog:
         with self._lock:
             self._file.write("\n".join(batch))
             self._file.write("\n")
+            self._file.flush()  # a batch at a time: whoever tails the file sees it now
             self.lines += len(batch)
             self._tail.extend(batch)
         if self._listener is not None:

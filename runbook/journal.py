@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.events import Ev, Event
+from runbook.journal_store import Appended, Check, Wheel
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -44,6 +45,13 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
+CREATE TABLE IF NOT EXISTS wheels (
+    session_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token TEXT NOT NULL,
+    renewed REAL NOT NULL,
+    expires REAL NOT NULL
+);
 """
 
 
@@ -65,6 +73,7 @@ class SessionMeta:
 
 
 DECODE_CHUNK = 1000  # events whose payloads are decoded together
+POLL_SECONDS = 0.02  # how often `wait` looks for others' commits
 _KINDS = {e.value: e for e in Ev}
 
 
@@ -100,20 +109,52 @@ class Journal:
         with self._lock:
             self._db.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", row)
 
+    @property
+    def sessions_root(self) -> Path:
+        return self.path.parent / "sessions"
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def locator(self) -> str:
+        return str(self.path.resolve())
+
     def append(self, session_id: str, kind: Ev, item: str | None = None, actor: str = "",
                data: dict[str, Any] | None = None, ts: float | None = None) -> Event:
         """Commit one event and return it with its sequence number."""
+        done = self._append(session_id, None, None, kind, item, actor, data, ts)
+        assert done.event is not None
+        return done.event
+
+    def append_checked(self, session_id: str, after: int, check: Check, kind: Ev,
+                       item: str | None = None, actor: str = "",
+                       data: dict[str, Any] | None = None) -> Appended:
+        return self._append(session_id, after, check, kind, item, actor, data, None)
+
+    def _append(self, session_id: str, after: int | None, check: Check | None, kind: Ev,
+                item: str | None, actor: str, data: dict[str, Any] | None,
+                ts: float | None) -> Appended:
         payload = data or {}
         text = json.dumps(payload, sort_keys=True, default=str)
-        when = time.time() if ts is None else ts
         with self._lock:
             db = self._db
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")  # the write lock: nobody appends until we commit
             try:
+                new: list[Event] = []
+                if after is not None:
+                    new = list(decode_rows(session_id, db.execute(
+                        "SELECT seq, ts, kind, item, actor, data FROM events "
+                        "WHERE session_id = ? AND seq > ? ORDER BY seq", (session_id, after),
+                    ).fetchall()))
+                    why = check(new) if check is not None else None
+                    if why is not None:
+                        db.execute("ROLLBACK")
+                        return Appended(new, None, why)
                 (seq,) = db.execute(
                     "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id = ?",
                     (session_id,),
                 ).fetchone()
+                when = time.time() if ts is None else ts
                 db.execute(
                     "INSERT INTO events (session_id, seq, ts, kind, item, actor, data) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -121,9 +162,29 @@ class Journal:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-        return Event(seq, when, kind, item, actor, payload)
+        return Appended(new, Event(seq, when, kind, item, actor, payload))
+
+    def wait(self, session_id: str, after: int, timeout: float) -> bool:
+        """Poll SQLite's data_version (it moves when another connection commits)."""
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while True:
+            with self._lock:
+                (version,) = self._db.execute("PRAGMA data_version").fetchone()
+                if version != seen:
+                    seen = version
+                    (last,) = self._db.execute(
+                        "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?",
+                        (session_id,)).fetchone()
+                    if last > after:
+                        return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(POLL_SECONDS, left))
 
     def events(self, session_id: str, after: int = 0) -> list[Event]:
         return list(self.iter_events(session_id, after))
@@ -134,18 +195,7 @@ class Journal:
                 "SELECT seq, ts, kind, item, actor, data FROM events "
                 "WHERE session_id = ? AND seq > ? ORDER BY seq", (session_id, after),
             ).fetchall()
-        # payloads are decoded a chunk at a time, as one JSON array: a third faster than one
-        # json.loads per event, which matters when a long session is folded on resume
-        for start in range(0, len(rows), DECODE_CHUNK):
-            chunk = rows[start:start + DECODE_CHUNK]
-            try:
-                payloads = json.loads("[" + ",".join([r[5] for r in chunk]) + "]")
-                if len(payloads) != len(chunk):
-                    raise ValueError("payload count")
-            except ValueError:  # a damaged payload: decode one by one to name it
-                payloads = [_payload(session_id, r[0], r[5]) for r in chunk]
-            for (seq, ts, kind, item, actor, _), data in zip(chunk, payloads, strict=True):
-                yield Event(seq, ts, _KINDS.get(kind) or Ev(kind), item, actor, data)
+        return decode_rows(session_id, rows)
 
     def session(self, session_id: str) -> SessionMeta:
         with self._lock:
@@ -178,6 +228,47 @@ class Journal:
                 return facts[key]
         return None
 
+    # -- the wheel: who drives a session --------------------------------------------
+    def wheel(self, session_id: str) -> Wheel | None:
+        with self._lock:
+            row = self._db.execute("SELECT holder, token, renewed, expires FROM wheels "
+                                   "WHERE session_id = ?", (session_id,)).fetchone()
+        return Wheel(*row) if row else None
+
+    def take_wheel(self, session_id: str, holder: str, token: str, ttl: float,
+                   force: bool = False) -> Wheel:
+        now = time.time()
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT holder, token, renewed, expires FROM wheels "
+                                 "WHERE session_id = ?", (session_id,)).fetchone()
+                cur = Wheel(*row) if row else None
+                if cur is None or force or cur.token == token or not cur.live(now):
+                    cur = Wheel(holder, token, now, now + ttl)
+                    db.execute("INSERT OR REPLACE INTO wheels VALUES (?, ?, ?, ?, ?)",
+                               (session_id, holder, token, now, now + ttl))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return cur
+
+    def renew_wheel(self, session_id: str, token: str, ttl: float) -> bool:
+        now = time.time()
+        with self._lock:
+            cur = self._db.execute("UPDATE wheels SET renewed = ?, expires = ? "
+                                   "WHERE session_id = ? AND token = ?",
+                                   (now, now + ttl, session_id, token))
+        return cur.rowcount == 1
+
+    def release_wheel(self, session_id: str, token: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM wheels WHERE session_id = ? AND token = ?",
+                             (session_id, token))
+
     def find_session(self, prefix: str) -> SessionMeta:
         matches = [s for s in self.sessions() if s.id.startswith(prefix)]
         if not matches:
@@ -185,6 +276,22 @@ class Journal:
         if len(matches) > 1:
             raise JournalError(f"{prefix!r} matches {len(matches)} sessions; give more of the id")
         return matches[0]
+
+
+def decode_rows(session_id: str, rows: list[Any]) -> Iterator[Event]:
+    """(seq, ts, kind, item, actor, data-as-JSON-text) rows -> events."""
+    # payloads are decoded a chunk at a time, as one JSON array: a third faster than one
+    # json.loads per event, which matters when a long session is folded on resume
+    for start in range(0, len(rows), DECODE_CHUNK):
+        chunk = rows[start:start + DECODE_CHUNK]
+        try:
+            payloads = json.loads("[" + ",".join([r[5] for r in chunk]) + "]")
+            if len(payloads) != len(chunk):
+                raise ValueError("payload count")
+        except ValueError:  # a damaged payload: decode one by one to name it
+            payloads = [_payload(session_id, r[0], r[5]) for r in chunk]
+        for (seq, ts, kind, item, actor, _), data in zip(chunk, payloads, strict=True):
+            yield Event(seq, ts, _KINDS.get(kind) or Ev(kind), item, actor, data)
 
 
 def _payload(session_id: str, seq: int, text: str) -> Any:

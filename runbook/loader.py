@@ -30,7 +30,15 @@ TOP_KEYS = (
 )
 FORMAT_VERSION = 1
 
-__all__ = ["LoadError", "LoadFailed", "load", "load_text"]
+__all__ = ["LoadError", "LoadFailed", "load", "load_text", "source_of"]
+
+_SOURCES: dict[str, str] = {}  # content hash -> text of the runbooks loaded lately
+_KEEP_SOURCES = 256
+
+
+def source_of(content_hash: str) -> str | None:
+    """The text a runbook was loaded from (a detached step loads exactly the same)."""
+    return _SOURCES.get(content_hash)
 
 
 def load(path: str | Path, registry: StepRegistry) -> Runbook:
@@ -53,6 +61,15 @@ def load(path: str | Path, registry: StepRegistry) -> Runbook:
 def load_text(text: str, path: str, registry: StepRegistry) -> Runbook:
     # (surrogatepass: a lone surrogate, which no file decodes to, is refused below, located)
     content_hash = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    rb = _load_text(text, path, content_hash, registry)
+    _SOURCES.pop(content_hash, None)  # kept only for runbooks that load
+    _SOURCES[content_hash] = text
+    while len(_SOURCES) > _KEEP_SOURCES:
+        del _SOURCES[next(iter(_SOURCES))]
+    return rb
+
+
+def _load_text(text: str, path: str, content_hash: str, registry: StepRegistry) -> Runbook:
     # libyaml (C) composes ~10x faster; any problem is re-read by the Python parser so
     # the located message is the same whichever parser is installed
     rb, c_error, c_errors = _fast(text, path, content_hash, registry)

@@ -7,38 +7,54 @@ listeners told. The headless runner and the TUI both drive a `Run`.
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from runbook.detach import live_supervisors
+from runbook.detached import SupervisorRefused, execute_detached, reattach, still_running
 from runbook.events import Ev, Event
 from runbook.executor import ExecutionContext, Executor
 from runbook.guards import two_person_refusal
 from runbook.itemlog import Listener
-from runbook.journal import Journal, SessionMeta
+from runbook.journal import SessionMeta
+from runbook.journal_store import JournalStore
 from runbook.model import Environment, Item, Runbook
 from runbook.operator import Operator
+from runbook.pairing import Pairing
+from runbook.pairing import Refused as Refused
 from runbook.redact import MASK, Redactor
 from runbook.scope import render_params, scope_for
-from runbook.state import RunState, apply, fold, refusal
+from runbook.state import RunState, Status, apply, fold, refusal
 from runbook.stepkind import CancelToken, StepKind, StepRegistry, StepResult
 from runbook.template import TemplateError, render
+from runbook.wheel import WheelKeeper
 
 Subscriber = Callable[[Event, RunState], None]
 
 
-class Refused(Exception):
-    """A transition the rules do not allow; the message says why."""
 
 
-class Run:
-    def __init__(self, journal: Journal, meta: SessionMeta, runbook: Runbook,
+# what a follower (a terminal attached to watch) may journal
+FOLLOWER_KINDS = frozenset({Ev.ITEM_COSIGNED, Ev.WHEEL_REQUESTED, Ev.WHEEL_PASSED,
+                            Ev.FOLLOWER_JOINED, Ev.FOLLOWER_LEFT, Ev.NOTIFY_FAILED})
+
+
+class Run(Pairing):
+    def __init__(self, journal: JournalStore, meta: SessionMeta, runbook: Runbook,
                  variables: dict[str, str], registry: StepRegistry, operator: Operator,
-                 redactor: Redactor, state: RunState) -> None:
+                 redactor: Redactor, state: RunState, role: str = "driver") -> None:
         self.journal = journal
+        self.role = role  # driver (holds the wheel), follower (attached) or agent (a step)
+        self.detach = os.environ.get("RUNBOOK_DETACH", "1") != "0"
+        self.wheel = WheelKeeper(journal, meta.id, operator.name)
+        self.wheel.on_lost = self._lost_wheel
+        self.on_role: list[Callable[[str], None]] = []
         self.meta = meta
         self.runbook = runbook
         self.env: Environment = runbook.environment(meta.env)
@@ -49,6 +65,7 @@ class Run:
         self.state = state
         self.dir = Path(meta.dir)
         self._lock = threading.RLock()
+        self._notify = threading.Lock()
         self._subscribers: list[Subscriber] = []
         self._texts: dict[tuple[str, str], str] = {}
         self._topics: list[Callable[[str, Any], None]] = []
@@ -61,13 +78,13 @@ class Run:
 
     # -- creation ---------------------------------------------------------
     @classmethod
-    def start(cls, journal: Journal, runbook: Runbook, env: str, variables: dict[str, str],
+    def start(cls, journal: JournalStore, runbook: Runbook, env: str, variables: dict[str, str],
               registry: StepRegistry, operator: Operator, dry_run: bool,
               kube_context: str | None = None) -> Run:
         environment = runbook.environment(env)
         redactor = _redactor(runbook, variables)
         sid = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{env}-{secrets.token_hex(2)}"
-        sdir = journal.path.parent / "sessions" / sid
+        sdir = journal.sessions_root / sid
         sdir.mkdir(parents=True, exist_ok=True)
         shown = {k: (MASK if runbook.variable(k) and runbook.variable(k).secret  # type: ignore[union-attr]
                      else redactor(v)) for k, v in variables.items()}
@@ -85,20 +102,47 @@ class Run:
         from runbook.state import initial
         run = cls(journal, meta, runbook, variables, registry, operator, redactor,
                   initial(runbook, env))
+        run.wheel.take()
         run.emit(Ev.SESSION_STARTED, data={"dry_run": dry_run, "env": env,
                                            "runbook_hash": runbook.content_hash,
                                            "variables": shown})
         return run
 
     @classmethod
-    def resume(cls, journal: Journal, meta: SessionMeta, runbook: Runbook,
-               variables: dict[str, str], registry: StepRegistry, operator: Operator) -> Run:
-        state = fold(runbook, meta.env, journal.iter_events(meta.id))
-        run = cls(journal, meta, runbook, variables, registry, operator,
-                  _redactor(runbook, variables), state)
+    def resume(cls, journal: JournalStore, meta: SessionMeta, runbook: Runbook,
+               variables: dict[str, str], registry: StepRegistry, operator: Operator,
+               take_over: str = "") -> Run:
+        """Reopen a session to drive it. Refused while another terminal holds the wheel,
+        unless `take_over` gives a reason and that terminal's lease has expired."""
+        run = cls.open(journal, meta, runbook, variables, registry, operator)
+        if not run.wheel.take():
+            holder = run.wheel.describe_holder()
+            raise Refused(f"session {meta.id}: {holder}; `runbook attach {meta.id}` to follow")
         run.emit(Ev.SESSION_RESUMED, data={"runbook_hash": runbook.content_hash,
                                            "hash_changed": runbook.content_hash
-                                           != meta.runbook_hash})
+                                           != meta.runbook_hash, "reason": take_over})
+        return run
+
+    @classmethod
+    def open(cls, journal: JournalStore, meta: SessionMeta, runbook: Runbook,
+             variables: dict[str, str], registry: StepRegistry, operator: Operator,
+             role: str = "driver") -> Run:
+        """The session as journaled, without writing anything (resume, attach and the
+        detached step build on it). Items whose detached step still runs stay running."""
+        state = fold(runbook, meta.env, journal.iter_events(meta.id))
+        run = cls(journal, meta, runbook, variables, registry, operator,
+                  _redactor(runbook, variables), state, role)
+        if role != "agent":
+            run.state = still_running(run.state, run.dir)
+        return run
+
+    @classmethod
+    def attach(cls, journal: JournalStore, meta: SessionMeta, runbook: Runbook,
+               registry: StepRegistry, operator: Operator) -> Run:
+        """Follow a session from another terminal: read-only, may co-sign and ask for the wheel."""
+        run = cls.open(journal, meta, runbook, dict(meta.variables), registry, operator,
+                       role="follower")
+        run.emit(Ev.FOLLOWER_JOINED, data={"token": run.wheel.token})
         return run
 
     # -- the one way state changes ----------------------------------------
@@ -107,32 +151,75 @@ class Run:
 
     def emit(self, kind: Ev, item: str | None = None, data: dict[str, Any] | None = None,
              actor: str | None = None) -> Event:
+        """Check the rules against the latest journaled state (others may have written since
+        we last looked), commit the event, fold it in, then tell subscribers, in order."""
         who = actor or self.operator.name
         payload = self.redactor.data(data or {})
         with self._lock:
-            why = refusal(self.runbook, self.state, kind, item, payload, who)
-            if why is None and item is not None:
-                why = two_person_refusal(self.env, self.state, self.runbook.item(item), kind, who,
-                                         self.meta.dry_run, self.meta.operator)
-            if why is not None:
-                raise Refused(f"{item}: {why}" if item else why)
-            ev = self.journal.append(self.meta.id, kind, item, who, payload)
-            self.state = apply(self.runbook, self.state, ev)
+            base = self.state
+            seen: list[RunState] = []
+
+            def check(new: list[Event]) -> str | None:
+                state = base
+                for ev in new:
+                    state = apply(self.runbook, state, ev)
+                seen.append(state)
+                return self._refusal(state, kind, item, payload, who)
+
+            done = self.journal.append_checked(self.meta.id, base.last_seq, check, kind, item,
+                                               who, payload)
+            state = seen[-1] if seen else base
+            if done.event is not None:
+                state = apply(self.runbook, state, done.event)
+            self.state = state
+            news = [*done.new, *([done.event] if done.event else [])]
+            self._notify.acquire()  # keeps subscribers' order when two threads emit
+        try:
+            for ev in news:
+                for fn in list(self._subscribers):
+                    fn(ev, state)
+        finally:
+            self._notify.release()
+        if done.event is None:
+            why = done.refused or "refused"
+            raise Refused(f"{item}: {why}" if item else why)
+        return done.event
+
+    def sync(self) -> list[Event]:
+        """Fold in events written by other processes (a detached step, a co-driver)."""
+        with self._lock:
+            news = list(self.journal.iter_events(self.meta.id, self.state.last_seq))
             state = self.state
-        for fn in list(self._subscribers):
-            fn(ev, state)
-        return ev
+            for ev in news:
+                state = apply(self.runbook, state, ev)
+            self.state = state
+            self._notify.acquire()
+        try:
+            for ev in news:
+                for fn in list(self._subscribers):
+                    fn(ev, state)
+        finally:
+            self._notify.release()
+        if news:
+            self._receive_wheel(news)
+        return news
+
+    def _refusal(self, state: RunState, kind: Ev, item: str | None, data: dict[str, Any],
+                 who: str) -> str | None:
+        if self.role == "follower" and kind not in FOLLOWER_KINDS:
+            return (f"{state.driver or self.meta.operator} is driving: you are following "
+                    "(ask for the wheel to act)")
+        why = refusal(self.runbook, state, kind, item, data, who)
+        if why is None and item is not None:
+            why = two_person_refusal(self.env, state, self.runbook.item(item), kind, who,
+                                     self.meta.dry_run, state.driver or self.meta.operator)
+        return why
 
     def check(self, kind: Ev, item: str | None = None, data: dict[str, Any] | None = None) -> \
             str | None:
-        """Why `kind` would be refused now, or None."""
+        """Why `kind` would be refused now (as far as this process knows), or None."""
         with self._lock:
-            why = refusal(self.runbook, self.state, kind, item, data or {}, self.operator.name)
-            if why is None and item is not None:
-                why = two_person_refusal(self.env, self.state, self.runbook.item(item), kind,
-                                         self.operator.name, self.meta.dry_run,
-                                         self.meta.operator)
-            return why
+            return self._refusal(self.state, kind, item, data or {}, self.operator.name)
 
     # -- operator actions ---------------------------------------------------
     def confirm(self, item: str, note: str = "") -> Event:
@@ -164,12 +251,49 @@ class Run:
         return self.emit(Ev.SESSION_FINISHED, data={"outcome": outcome})
 
     def execute(self, item_id: str, cancel: CancelToken | None = None,
-                listener: Listener | None = None) -> StepResult:
-        """Run an automated or wait item on this thread. Raises Refused if not allowed now."""
+                listener: Listener | None = None, detach: bool | None = None) -> StepResult:
+        """Run an automated or wait item; this thread runs it, or watches the detached
+        supervisor that runs it (long mutating steps). Raises Refused if not allowed now."""
         why = self.check(Ev.ITEM_STARTED, item_id)
         if why is not None:
             raise Refused(f"{item_id}: {why}")
-        return self.executor.execute(self.runbook.item(item_id), cancel or CancelToken(), listener)
+        item = self.runbook.item(item_id)
+        token = cancel or CancelToken()
+        if self.detaches(item) if detach is None else detach:
+            try:
+                return execute_detached(self, item_id, token, listener)
+            except SupervisorRefused as e:
+                raise Refused(str(e)) from None
+        return self.executor.execute(item, token, listener)
+
+    def detaches(self, item: Item) -> bool:
+        """Whether the item's step runs in a detached supervisor (outliving this terminal)."""
+        if not self.detach or self.meta.dry_run or not item.mutating:
+            return False
+        try:
+            step = self.executor.step_for(item)
+        except KeyError:
+            return False
+        return bool(getattr(step, "detach", False)) and step.implemented
+
+    def reattach(self, item_id: str, cancel: CancelToken | None = None,
+                 listener: Listener | None = None) -> StepResult:
+        """Watch a detached step an earlier terminal started (see `running_detached`)."""
+        return reattach(self, item_id, cancel or CancelToken(), listener)
+
+    def running_detached(self) -> list[str]:
+        """Items whose detached step is running (started by this or an earlier terminal)."""
+        return [s.item_id for s in live_supervisors(self.dir) if s.item_id in self.state.items]
+
+    def interrupted(self, item_id: str) -> None:
+        """A detached step died without a result: show it as a fold on resume would."""
+        with self._lock:
+            st = self.state.items[item_id]
+            if st.status is Status.RUNNING:
+                items = dict(self.state.items)
+                items[item_id] = replace(st, status=Status.NEEDS_RECONCILE,
+                                         message="interrupted: intent journaled, no result")
+                self.state = replace(self.state, items=items)
 
     def describe(self, item: Item) -> str:
         return self.executor.describe(item)
@@ -217,7 +341,14 @@ class Run:
                    for i, st in self.state.items.items())
 
     def close(self) -> None:
-        pass
+        """Leave the session: a driver releases the wheel, a follower says goodbye."""
+        if self.role == "driver":
+            self.wheel.release()
+        elif self.role == "follower":
+            try:
+                self.emit(Ev.FOLLOWER_LEFT, data={"token": self.wheel.token})
+            except Exception:  # leaving must never fail
+                pass
 
 
 def _redactor(runbook: Runbook, variables: dict[str, str]) -> Redactor:

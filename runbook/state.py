@@ -74,6 +74,7 @@ class RunState:
     finished: bool = False
     last_seq: int = 0
     guards: dict[str, str] = field(default_factory=dict)  # guard name -> reason/actor
+    driver: str = ""  # who holds the wheel: the starter, or whom it was passed to
 
     def item(self, item_id: str) -> ItemState:
         return self.items[item_id]
@@ -94,13 +95,15 @@ def fold(runbook: Runbook, env: str, events: Iterable[Event]) -> RunState:
     """The state after `events`. An intent with no result is needs-reconcile."""
     index = _index(runbook)
     items = dict(initial(runbook, env).items)
-    phase, started, finished, last, guards = 0, None, False, 0, {}
+    phase, started, finished, last, guards, driver = 0, None, False, 0, {}, ""
     for ev in events:
         last = ev.seq
         if ev.item is not None:
             if ev.item in items:
                 _apply_item(index, items, ev)
             continue
+        if ev.kind in DRIVER_EVENTS:
+            driver = _driver(ev)
         if ev.kind is Ev.SESSION_STARTED:
             started = ev.ts
         elif ev.kind is Ev.PHASE_ENTERED:
@@ -115,12 +118,14 @@ def fold(runbook: Runbook, env: str, events: Iterable[Event]) -> RunState:
                                  else Status.PENDING,
                                  message="interrupted: intent journaled, no result"
                                  if st.mutating_run else "interrupted before a result")
-    return RunState(items, phase, started, finished, last, guards)
+    return RunState(items, phase, started, finished, last, guards, driver)
 
 
 def apply(runbook: Runbook, state: RunState, ev: Event) -> RunState:
     """The state after one more event (running items stay running)."""
     if ev.item is None:
+        if ev.kind in DRIVER_EVENTS:
+            state = replace(state, driver=_driver(ev))
         if ev.kind is Ev.PHASE_ENTERED:
             return replace(state, phase=int(ev.get("index", state.phase)), last_seq=ev.seq)
         if ev.kind is Ev.SESSION_FINISHED:
@@ -135,6 +140,13 @@ def apply(runbook: Runbook, state: RunState, ev: Event) -> RunState:
     if ev.item in items:
         _apply_item(_index(runbook), items, ev)
     return replace(state, items=items, last_seq=ev.seq)
+
+
+DRIVER_EVENTS = (Ev.SESSION_STARTED, Ev.SESSION_RESUMED, Ev.WHEEL_PASSED)
+
+
+def _driver(ev: Event) -> str:
+    return str(ev.get("to") or ev.actor) if ev.kind is Ev.WHEEL_PASSED else ev.actor
 
 
 # id(runbook) -> (runbook, index). The runbook is kept so its id cannot be reused by another

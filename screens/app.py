@@ -6,12 +6,11 @@ import argparse
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
-from runbook.journal import Journal
+from runbook.journal_store import JournalStore, open_journal
 from runbook.model import Runbook
 from runbook.operator import Operator
 from runbook.run import Run
@@ -24,7 +23,7 @@ from screens.run_screen import BINDINGS, RunScreen
 class AppConfig:
     runbook: Runbook
     registry: StepRegistry
-    journal: Journal
+    journal: JournalStore
     operator: Operator
     env: str | None
     values: dict[str, str]
@@ -117,7 +116,7 @@ def run_app(runbook: Runbook, env: str | None, values: dict[str, str], registry:
             args: argparse.Namespace, missing: tuple[str, ...] = ()) -> int:
     from runbook import paths
     from runbook.operator import current
-    journal = Journal(Path(args.journal) if args.journal else paths.journal_path())
+    journal = open_journal(str(args.journal or paths.journal_path()))
     app = build_app(AppConfig(runbook, registry, journal, current(), env, values,
                               bool(args.dry_run), args.context, missing,
                               getattr(args, "break_lock", None) or ""))

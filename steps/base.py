@@ -15,6 +15,7 @@ class BaseStep:
     params: ClassVar[tuple[Param, ...]] = ()
     implemented: ClassVar[bool] = True
     read_only: ClassVar[bool] = True
+    detach: ClassVar[bool] = False  # mutating runs go to a supervisor that outlives the TUI
 
     def describe(self, params: Mapping[str, Any]) -> str:
         shown = " ".join(f"{k}={_short(v)}" for k, v in params.items() if v not in (None, "", ()))

@@ -57,6 +57,7 @@ def _escape(value: str) -> str:
 
 class HelmUpgrade(BaseStep):
     name = "helm.upgrade"
+    detach = True
     read_only = False
     doc = "helm upgrade --install --wait; revision before and after journaled"
     params: ClassVar[tuple[Param, ...]] = (
@@ -105,6 +106,7 @@ class HelmUpgrade(BaseStep):
 
 class HelmRollback(BaseStep):
     name = "helm.rollback"
+    detach = True
     read_only = False
     doc = "helm rollback to the recorded revision (or a given one)"
     params: ClassVar[tuple[Param, ...]] = (

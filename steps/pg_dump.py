@@ -91,6 +91,7 @@ def stopped_result(ctx: StepContext, stopped: Outcome, code: int, what: str) -> 
 
 class PgBackup(PgStep):
     name = "pg.backup"
+    detach = True
     doc = "pg_dump -Fc into the session folder; file, size and SHA-256 journaled"
     read_only = False
     params: ClassVar[tuple[Param, ...]] = (
@@ -133,6 +134,7 @@ class PgBackup(PgStep):
 
 class PgRestore(PgStep):
     name = "pg.restore"
+    detach = True
     doc = "pg_restore --clean --if-exists a pg_dump -Fc archive (always confirmed first)"
     read_only = False
     params: ClassVar[tuple[Param, ...]] = (

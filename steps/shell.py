@@ -32,6 +32,7 @@ MAX_LINE = 64 * 1024
 
 class ShellStep(BaseStep):
     name = "shell"
+    detach = True
     doc = "run a command (argv list, no shell) or a bash script; values are quoted"
     params: ClassVar[tuple[Param, ...]] = (
         Param("argv", ParamType.STR_LIST, doc="program and arguments; each stays one argument"),

@@ -9,8 +9,10 @@ the step is deterministic: items before the target are released up front, the ta
 until the driver is dead. A second set of runs releases everything and kills at fixed
 delays, wherever the driver happens to be (possibly inside a journal append).
 
-The step processes run in their own process group, so they outlive the driver: the test
-checks that the journal neither needs them nor changes when they finish.
+Mutating shell steps run in detached supervisors that outlive the driver (see
+test_detached_steps.py); here they are killed with it, as when the host goes down. The
+step processes run in their own process group, so they outlive both: the test checks that
+the journal neither needs them nor changes when they finish.
 """
 
 from __future__ import annotations
@@ -129,8 +131,16 @@ def dangling_intent(db: Path) -> str | None:
     return open_item
 
 
-def kill_driver(proc: subprocess.Popen[bytes]) -> None:
+def kill_driver(proc: subprocess.Popen[bytes], tmp_path: Path | None = None) -> None:
+    """SIGKILL the driver's process group and, as when the host itself goes down, the
+    detached supervisors (each in a session of its own) that journal the steps' results."""
     os.killpg(proc.pid, signal.SIGKILL)  # the driver's whole process group
+    if tmp_path is not None:
+        for pidfile in (tmp_path / "sessions").glob("*/running/*.json"):
+            try:
+                os.killpg(int(json.loads(pidfile.read_text())["pid"]), signal.SIGKILL)
+            except (OSError, ValueError, KeyError):
+                pass
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
     assert proc.stdout is not None and proc.stderr is not None
@@ -208,7 +218,7 @@ def test_sigkill_mid_step_leaves_needs_reconcile(tmp_path: Path, target: str, wh
         if when == "running":
             wait_for(lambda: read_pid(gates / f"{target}.pid") is not None, f"{target} to start")
         time.sleep(delay)
-        kill_driver(proc)
+        kill_driver(proc, tmp_path)
 
         # the journal is whole while the orphaned step still runs
         orphan = read_pid(gates / f"{target}.pid")
@@ -279,7 +289,7 @@ def test_sigkill_at_any_moment_keeps_the_journal_consistent(tmp_path: Path, dela
     try:
         wait_for(lambda: dangling_intent(db) is not None, "the first intent")
         time.sleep(delay)
-        kill_driver(proc)
+        kill_driver(proc, tmp_path)
         sid, got = check_journal_intact(db)
         statuses = fold_journal(db, runbook, sid)
         results = {item: json.loads(data)["outcome"] for _, kind, item, data in got

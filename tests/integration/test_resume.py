@@ -84,6 +84,10 @@ def test_interrupted_action_is_reconciled_never_rerun(tmp_path: Path) -> None:
     run.confirm("look")
     run.emit(Ev.ITEM_INTENT, "change", {"command": "true"})  # then the process died
     p = plan(journal, None, default_registry())
+    with pytest.raises(Refused, match="amy@h holds the wheel"):  # its lease is still live
+        Run.resume(journal, p.meta, p.runbook, {**p.variables, "TOKEN": "x" * 8},
+                   default_registry(), Operator("amy", "h", ""))
+    run.wheel.release()  # (a dead terminal's lease expires; one on this host is seen dead)
     resumed = Run.resume(journal, p.meta, p.runbook, {**p.variables, "TOKEN": "x" * 8},
                          default_registry(), Operator("amy", "h", ""))
     assert resumed.state.items["change"].status is Status.NEEDS_RECONCILE

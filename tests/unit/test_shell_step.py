@@ -422,6 +422,23 @@ def test_failing_output_sink_leaves_no_process_behind(tmp_path: Path) -> None:
     assert_group_gone(facts["pid"])
 
 
+def test_failing_listener_of_a_detached_step_does_not_touch_the_step(tmp_path: Path) -> None:
+    reg = default_registry()
+    rb = load_text(runbook_text({"script": "echo hi; sleep 0.3; echo bye"}),
+                   str(tmp_path / "t.yaml"), reg)
+    journal = Journal(tmp_path / "journal.db")
+    run = Run.start(journal, rb, "local", {}, reg, current(), dry_run=False)
+
+    def listener(item: str, lines: list[str]) -> None:
+        raise RuntimeError("listener broke")
+
+    result = run.execute("x", CancelToken(), listener=listener)
+    journal.close()
+    assert result.outcome is Outcome.PASSED  # the view broke; the step ran on
+    log = tmp_path / "sessions" / run.meta.id / "logs" / "x.log"
+    assert log.read_text().split() == ["hi", "bye"]
+
+
 def test_failing_listener_fails_the_item_and_leaves_no_process(tmp_path: Path) -> None:
     reg = default_registry()
     rb = load_text(runbook_text({"script": "echo hi; sleep 300"}), str(tmp_path / "t.yaml"), reg)
@@ -431,7 +448,8 @@ def test_failing_listener_fails_the_item_and_leaves_no_process(tmp_path: Path) -
     def listener(item: str, lines: list[str]) -> None:
         raise RuntimeError("listener broke")
 
-    result = run.execute("x", CancelToken(), listener=listener)
+    # in the TUI's own process (a step that does not detach) the listener is the step's sink
+    result = run.execute("x", CancelToken(), listener=listener, detach=False)
     journal.close()
     assert result.outcome is Outcome.FAILED
     assert "listener broke" in result.message

@@ -1,0 +1,91 @@
+"""The detached side of a long step: `runbook _step`, started by `runbook.detach.spawn`.
+
+It reads its orders (journal, session, item, values) as JSON on stdin, opens the
+session as the driver's agent, runs the one item through the executor (which
+journals intent, facts and result, and writes the item's log file) and exits.
+SIGTERM or SIGINT cancel the step; SIGHUP is ignored: the terminal that started it
+may be gone. Whatever goes wrong is written to stderr, which is the item's
+`running/<item>.err` file, on one line.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from runbook.detach import reason_file, write_pidfile
+from runbook.journal import JournalError
+from runbook.journal_store import open_journal
+from runbook.loader import LoadFailed, load, load_text
+from runbook.model import Runbook
+from runbook.operator import Operator
+from runbook.run import Refused, Run
+from runbook.stepkind import CancelToken, StepRegistry
+
+
+def supervise(registry: StepRegistry) -> int:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    token = CancelToken()
+    where: list[tuple[Path, str]] = []
+
+    def cancel(signum: int, frame: Any) -> None:
+        reason = "cancelled by operator"
+        if where:
+            try:
+                reason = reason_file(*where[0]).read_text().strip() or reason
+            except OSError:
+                pass
+        token.cancel(reason)
+
+    signal.signal(signal.SIGTERM, cancel)
+    signal.signal(signal.SIGINT, cancel)
+    try:
+        spec = json.loads(sys.stdin.read())
+        item = str(spec["item"])
+        journal = open_journal(str(spec["journal"]))
+        meta = journal.session(str(spec["session"]))
+        text = spec.get("runbook_text")
+        runbook = (load_text(str(text), str(spec["runbook"]), registry) if text is not None
+                   else load(str(spec["runbook"]), registry))
+        if runbook.content_hash != spec.get("runbook_hash", runbook.content_hash):
+            print(f"runbook _step: {spec['runbook']} changed since the session loaded it: "
+                  "resume the session to load it again", file=sys.stderr)
+            return 2
+        runbook = _with_environment(runbook, meta.env, spec.get("environment"))
+        operator = Operator(**spec["operator"])
+        run = Run.open(journal, meta, runbook, dict(spec["variables"]), registry, operator,
+                       role="agent")
+    except (ValueError, KeyError, TypeError) as e:
+        print(f"runbook _step: bad orders on stdin: {e}", file=sys.stderr)
+        return 2
+    except (LoadFailed, JournalError, OSError) as e:
+        print(f"runbook _step: {e}", file=sys.stderr)
+        return 2
+    run.redactor.add(spec.get("secrets") or [])
+    where.append((run.dir, item))
+    reason_file(run.dir, item).unlink(missing_ok=True)
+    path = write_pidfile(run.dir, item)
+    try:
+        run.execute(item, token, None, detach=False)
+    except Refused as e:
+        print(f"refused: {e}", file=sys.stderr)
+        return 3
+    finally:
+        path.unlink(missing_ok=True)
+        journal.close()
+    return 0
+
+
+def _with_environment(runbook: Runbook, name: str, given: dict[str, Any] | None) -> Runbook:
+    """The runbook with environment `name` as the driver had it in memory."""
+    if not given:
+        return runbook
+    envs = tuple(
+        replace(e, values=tuple((str(k), str(v)) for k, v in given["values"].items()),
+                namespace=str(given["namespace"]), context=str(given["context"]))
+        if e.name == name else e for e in runbook.environments)
+    return replace(runbook, environments=envs)
