@@ -11,13 +11,14 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from runbook import paths
 from runbook.loader import LoadFailed, load
 from runbook.model import ItemKind, Runbook
 
 if TYPE_CHECKING:
+    from runbook.journal_store import JournalStore
     from runbook.run import Run
     from runbook.stepkind import StepRegistry
     from steps.kube.lease import DeploymentLock
@@ -32,6 +33,23 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.code = code
+
+
+def open_store(args: argparse.Namespace, must_exist: bool = True) -> JournalStore:
+    """The journal of --journal (a SQLite file or a postgresql:// URL), else the default file."""
+    from runbook.journal import JournalError
+    from runbook.journal_store import open_journal
+    locator = str(args.journal or paths.journal_path())
+    if must_exist and not _is_url(locator) and not Path(locator).exists():
+        raise CliError(f"no journal at {locator}")
+    try:
+        return open_journal(locator)
+    except JournalError as e:
+        raise CliError(str(e)) from None
+
+
+def _is_url(locator: str) -> bool:
+    return locator.startswith(("postgresql://", "postgres://"))
 
 
 def registry() -> StepRegistry:
@@ -129,10 +147,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(f"{len(people)} item(s) need a person to confirm (first: {people[0]}) "
                            "and there is no terminal; run it in a terminal", 3)
     from runbook.headless import Headless
-    from runbook.journal import Journal
     from runbook.operator import current
     from runbook.run import Run
-    journal = Journal(args.journal or paths.journal_path())
+    journal = open_store(args, must_exist=False)
     operator = current()
     lock = _lock(rb, env, operator.name, args.context, args.dry_run, args.break_lock)
     try:
@@ -190,13 +207,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from runbook.resume import ResumeError, plan
     from runbook.run import Run
     from runbook.variables import VariableError, check_value, parse_assignments
-    journal_file = Path(args.journal or paths.journal_path())
-    if not journal_file.exists():
-        raise CliError(f"no journal at {journal_file}")
-    journal = Journal(journal_file)
+    journal = open_store(args)
     reg = registry()
     try:
-        p = plan(journal, args.session, reg)
+        # plan() only uses what every JournalStore offers; its annotation still says Journal
+        p = plan(cast(Journal, journal), args.session, reg)
     except ResumeError as e:
         raise CliError(str(e)) from None
     for line in p.changes:
@@ -315,10 +330,9 @@ def _rehearse_one(args: argparse.Namespace, sandbox: object, rb: Runbook,
             raise CliError(f"{len(people)} item(s) need a person to confirm (first: {people[0]}) "
                            "and there is no terminal; run it in a terminal", 3)
     from runbook.headless import Headless
-    from runbook.journal import Journal
     from runbook.operator import current
     from runbook.run import Run
-    journal = Journal(args.journal or paths.journal_path())
+    journal = open_store(args, must_exist=False)
     run = Run.start(journal, rb, "sandbox", values, reg, current(), False, "sandbox")
     return Headless(run, input if interactive else None, sys.stdout).main()
 
@@ -326,12 +340,11 @@ def _rehearse_one(args: argparse.Namespace, sandbox: object, rb: Runbook,
 def cmd_sessions(args: argparse.Namespace) -> int:
     import time
 
-    from runbook.journal import Journal
-    journal_file = Path(args.journal or paths.journal_path())
-    if not journal_file.exists():
-        print(f"no sessions yet ({journal_file} does not exist)")
+    locator = str(args.journal or paths.journal_path())
+    if not _is_url(locator) and not Path(locator).exists():
+        print(f"no sessions yet ({locator} does not exist)")
         return 0
-    j = Journal(journal_file)
+    j = open_store(args)
     rows = j.sessions()
     if not rows:
         print("no sessions yet")
@@ -345,12 +358,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from runbook.journal import Journal, JournalError
+    from runbook.journal import JournalError
     from runbook.report import build, to_json, to_markdown
-    journal_file = Path(args.journal or paths.journal_path())
-    if not journal_file.exists():
-        raise CliError(f"no journal at {journal_file}")
-    j = Journal(journal_file)
+    j = open_store(args)
     try:
         meta = j.find_session(args.session)
     except JournalError as e:
@@ -372,7 +382,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runbook", description="Guided, executable, auditable runbooks.")
-    p.add_argument("--journal", help="journal file (default: $RUNBOOK_STATE_DIR or "
+    p.add_argument("--journal", help="journal: a SQLite file, or postgresql://... for a team "
+                                     "(default: $RUNBOOK_STATE_DIR or "
                                      "$XDG_STATE_HOME/runbook/journal.db)")
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check runbook files; errors as file:line:col: message")
