@@ -18,6 +18,7 @@ from runbook.events import Ev
 from runbook.model import Item, ItemKind
 from runbook.policy import (
     expected_remaining,
+    notice_due,
     rollback_seconds,
     warn_once,
     window_budget,
@@ -195,13 +196,21 @@ class Headless:
         hlp = self.run.text(item, "help")
         if hlp:
             self.say(f"    {hlp}")
+        note_required = r.state.items[item.id].note_required
+        if note_required:
+            due = notice_due(r.env.policy, time.time())
+            if due is not None:
+                self.say(f"    {due.text}")
         keys = ("y", "o", "q") if item.required else ("y", "s", "q")
         choices = "[y] confirm  " + ("[o] override" if item.required else "[s] skip") + "  [q] quit"
         answer = self.prompt(f"    {choices}: ", keys).lower()
         if answer == "q":
             raise Abort("quit")
         if answer == "y":
-            r.confirm(item.id)
+            note = self.prompt(f"    {note_required} (journaled): ") if note_required else ""
+            if note_required and not note:
+                return False
+            r.confirm(item.id, note)
             return True
         reason = self.prompt("    reason: ")
         if not reason:

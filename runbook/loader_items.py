@@ -14,7 +14,7 @@ from runbook.yamlnodes import MAX_INT, Doc, suggest, walk_scalars
 
 ITEM_KEYS = (
     "id", "title", "kind", "help", "required", "uses", "with", "timeout", "expected",
-    "retries", "foreach", "needs", "when", "options", "for", "two_person",
+    "retries", "foreach", "needs", "when", "options", "for", "two_person", "notice",
 )
 MAX_RETRIES = 100
 SERVICE_FIELDS = ("name", "port", "health", "title")
@@ -107,6 +107,10 @@ def parse_item(
         fields["retries"] = doc.integer(m["retries"][1], "retries", maximum=MAX_RETRIES) or 0
     if "two_person" in m:
         fields["two_person"] = bool(doc.boolean(m["two_person"][1], "two_person"))
+    if "notice" in m:
+        fields["notice"] = bool(doc.boolean(m["notice"][1], "notice"))
+        if kind is not ItemKind.CONFIRM:
+            doc.error(m["notice"][0], f"'notice' is only for confirm items, not {kind} items")
     if "needs" in m:
         fields["needs"] = tuple(s for s, _ in doc.strings(m["needs"][1], "needs"))
         ctx.needs_nodes[iid] = m["needs"][1]

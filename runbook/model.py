@@ -166,6 +166,7 @@ class Item:
     options: tuple[Option, ...] = ()  # choice items
     wait_s: float | None = None  # wait items
     two_person: bool = False
+    notice: bool = False  # confirms the advance notice of the environment's `notice` policy
     service: str | None = None  # set on items expanded by foreach
     template_id: str | None = None  # the id before foreach expansion
     phase: str = ""

@@ -170,7 +170,8 @@ def warn_once(run: Run, budget: WindowBudget) -> bool:
 class NoticeDue:
     window_start: float  # the window this run falls in (or the next one)
     due: float  # window start minus the notice
-    text: str
+    text: str  # notice due by Sat 2025-01-18 02:00 UTC (24h before the window at ...)
+    short: str  # notice due by Sat 18 Jan 02:00 UTC
 
 
 def notice_due(policy: Policy, now: float) -> NoticeDue | None:
@@ -188,7 +189,8 @@ def notice_due(policy: Policy, now: float) -> NoticeDue | None:
     due_text = dt.datetime.fromtimestamp(due, tz).strftime(fmt)
     text = (f"notice due by {due_text} {policy.window.tz} ({_hours(policy.notice_s)} "
             f"before the window at {start_text})")
-    return NoticeDue(status.start, due, text)
+    short = f"notice due by {dt.datetime.fromtimestamp(due, tz):%a %d %b %H:%M} {policy.window.tz}"
+    return NoticeDue(status.start, due, text, short)
 
 
 def _hours(seconds: float) -> str:

@@ -68,13 +68,16 @@ def json_schema(registry: StepRegistry) -> dict[str, Any]:
                      "description": "step kind (check and action items)"},
             "with": {"type": "object", "description": "parameters of the step kind"},
             "timeout": DURATION, "expected": RANGE, "for": DURATION,
-            "retries": {"type": "integer", "minimum": 0},
+            "retries": {"type": "integer", "minimum": 0, "maximum": 100},
             "foreach": {"anyOf": [{"enum": ["services", "services-reversed"]},
                                   {"type": "array", "items": {"type": "string"}}]},
             "needs": STRS,
             "when": {"type": "object", "additionalProperties": False, "properties": {
                 "env": STRS, "choice": {"type": "string"}, "option": {"type": "string"}}},
             "two_person": {"type": "boolean"},
+            "notice": {"type": "boolean", "description": "confirms the advance notice of the "
+                       "environment's policy; where it has one, the confirmation must say who "
+                       "sent the notice"},
             "options": {"type": "array", "items": {"$ref": "#/$defs/option"}},
         },
         "allOf": _step_branches(registry),
@@ -104,7 +107,8 @@ def json_schema(registry: StepRegistry) -> dict[str, Any]:
         "policy": policy}}
     service = {"type": "object", "required": ["name"], "additionalProperties": False,
                "properties": {"name": ID, "title": {"type": "string"},
-                              "port": {"type": "integer"}, "health": {"type": "string"},
+                              "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                              "health": {"type": "string"},
                               "expect": {"type": "object"}, "depends_on": STRS,
                               "infrastructure": {"type": "boolean"},
                               "migrations": {"type": "boolean"}}}

@@ -51,6 +51,7 @@ class ItemState:
     mutating_run: bool = False  # the current/last run journaled an intent
     facts: dict[str, Any] = field(default_factory=dict)
     cosigned_by: str = ""
+    note_required: str = ""  # a confirmation must carry a note answering this (notice items)
 
     @property
     def done(self) -> bool:
@@ -86,9 +87,19 @@ def initial(runbook: Runbook, env: str) -> RunState:
         if it.when and it.when.envs and env not in it.when.envs:
             items[it.id] = ItemState(Status.SKIPPED, reason=f"not for environment {env}",
                                      actor="runbook")
+        elif it.notice and _notice_rule(runbook, env):
+            items[it.id] = ItemState(note_required=NOTICE_NOTE)
         else:
             items[it.id] = ItemState()
     return RunState(items)
+
+
+NOTICE_NOTE = "who sent the notice, and where"
+
+
+def _notice_rule(runbook: Runbook, env: str) -> bool:
+    """Does the environment's policy require advance notice (`notice: 24h`)?"""
+    return any(e.name == env and e.policy.notice_s > 0 for e in runbook.environments)
 
 
 def fold(runbook: Runbook, env: str, events: Iterable[Event]) -> RunState:
@@ -322,7 +333,12 @@ def refusal(runbook: Runbook, state: RunState, kind: Ev, item_id: str | None,
         if st.done:
             return f"already {st.status}"
         unmet = unmet_needs(runbook, state, it)
-        return ("waiting for: " + ", ".join(unmet)) if unmet else None
+        if unmet:
+            return "waiting for: " + ", ".join(unmet)
+        if st.note_required and not str(data.get("note", "")).strip():
+            return (f"confirming it needs a note saying {st.note_required} "
+                    "(or override it with that as the reason)")
+        return None
     if kind is Ev.ITEM_SKIPPED:
         if it.required:
             return "a required item cannot be skipped; override it with a reason"

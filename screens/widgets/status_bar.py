@@ -3,7 +3,8 @@
 The window clock turns to a yellow warning, first on its line, when what is left of the
 maintenance window is shorter than the run's expected remaining duration plus the
 rollback's; the warning is journaled (`guard.warning`) the first time it applies in a
-real run."""
+real run. Where the policy requires advance notice, the title line says when it was due
+until the notice item is confirmed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from rich.text import Text
 from textual.widgets import Static
 
 from runbook.durations import format_duration, format_range
-from runbook.policy import expected_remaining, rollback_seconds, warn_once, window_budget
+from runbook.policy import (
+    expected_remaining,
+    notice_due,
+    rollback_seconds,
+    warn_once,
+    window_budget,
+)
 from runbook.run import Run
 from runbook.state import DONE
 
@@ -45,6 +52,7 @@ class StatusBar(Static):
     def refresh_status(self) -> None:
         r = self.run
         rb = r.runbook
+        now = time.time()
         line1 = Text(no_wrap=True, overflow="ellipsis")
         env = r.env.name.upper()
         label = f" PRODUCTION: {env} " if r.env.production and env != "PRODUCTION" else f" {env} "
@@ -54,10 +62,13 @@ class StatusBar(Static):
             line1.append(" DRY RUN ", "bold reverse cyan")
         line1.append("  ")
         line1.append(rb.title, "bold")
+        if any(st.note_required and not st.done for st in r.state.items.values()):
+            due = notice_due(r.env.policy, now)
+            if due is not None:  # until the notice item is confirmed
+                line1.append(f"  {due.short}", "yellow")
         line1.append(f"  {r.operator.name}  session {r.meta.id}", "dim")
         required = [i for i in self._required if r.state.items[i.id].status.value != "not-taken"]
         done = sum(1 for i in required if r.state.items[i.id].status in DONE)
-        now = time.time()
         started = r.state.started or r.meta.created
         budget = window_budget(r.env.policy.window, now, expected_remaining(rb, r.state),
                                self._rollback_s)

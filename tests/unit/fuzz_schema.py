@@ -31,7 +31,7 @@ ROLES: dict[str, dict[str, str]] = {
     "item": {"id": ID, "title": STR, "kind": STR, "help": TEXT, "required": BOOL, "uses": STR,
              "with": MAP, "timeout": DURATION, "expected": RANGE, "retries": INT,
              "foreach": STRS, "needs": STRS, "when": MAP, "options": LIST, "for": DURATION,
-             "two_person": BOOL},
+             "two_person": BOOL, "notice": BOOL},
     "option": {"id": ID, "title": STR, "help": TEXT, "recommended": BOOL, "items": LIST},
     "when": {"env": STRS, "choice": STR, "option": STR},
 }
