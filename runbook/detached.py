@@ -55,7 +55,8 @@ def execute_detached(run: Run, item_id: str, cancel: CancelToken,
     tail = LogTail(log, item_id, listener, from_end=True)
     proc = spawn(spec, run.dir)
     outcome, result = _follow(run, item_id, after, proc.pid, proc, tail, cancel)
-    proc.wait()
+    if outcome != "left":  # (left: it runs on; subprocess reaps it if we outlive it)
+        proc.wait()
     if outcome == "died" and result is None and not _started_since(run, item_id, after):
         why = _last_error(run.dir, item_id) or f"exit status {proc.returncode}"
         if why.startswith("refused: "):

@@ -52,3 +52,27 @@ class ItemLog:
         with self._lock:
             self._file.flush()
             self._file.close()
+
+
+def tail_file(path: Path, n: int, block: int = 1 << 16) -> tuple[list[str], int]:
+    """The last `n` lines of a log file and how many lines it holds (0, [] if missing)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            data = b""
+            pos = size
+            while pos > 0 and data.count(b"\n") <= n:
+                step = min(block, pos)
+                pos -= step
+                f.seek(pos)
+                data = f.read(step) + data
+            total = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+            f.seek(0)
+            while pos > 0:  # count the lines before what was read, a block at a time
+                step = min(1 << 20, pos)
+                total += f.read(step).count(b"\n")
+                pos -= step
+    except OSError:
+        return [], 0
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[-n:], total

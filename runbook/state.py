@@ -76,6 +76,8 @@ class RunState:
     last_seq: int = 0
     guards: dict[str, str] = field(default_factory=dict)  # guard name -> reason/actor
     driver: str = ""  # who holds the wheel: the starter, or whom it was passed to
+    followers: dict[str, str] = field(default_factory=dict)  # token -> who, attached now
+    wheel_asked: tuple[str, str] | None = None  # (who, token) asked for the wheel, unanswered
 
     def item(self, item_id: str) -> ItemState:
         return self.items[item_id]
@@ -107,6 +109,7 @@ def fold(runbook: Runbook, env: str, events: Iterable[Event]) -> RunState:
     index = _index(runbook)
     items = dict(initial(runbook, env).items)
     phase, started, finished, last, guards, driver = 0, None, False, 0, {}, ""
+    pairing = RunState({})
     for ev in events:
         last = ev.seq
         if ev.item is not None:
@@ -115,6 +118,8 @@ def fold(runbook: Runbook, env: str, events: Iterable[Event]) -> RunState:
             continue
         if ev.kind in DRIVER_EVENTS:
             driver = _driver(ev)
+        if ev.kind in PAIRING_EVENTS:
+            pairing = _pairing(pairing, ev)
         if ev.kind is Ev.SESSION_STARTED:
             started = ev.ts
         elif ev.kind is Ev.PHASE_ENTERED:
@@ -129,7 +134,8 @@ def fold(runbook: Runbook, env: str, events: Iterable[Event]) -> RunState:
                                  else Status.PENDING,
                                  message="interrupted: intent journaled, no result"
                                  if st.mutating_run else "interrupted before a result")
-    return RunState(items, phase, started, finished, last, guards, driver)
+    return replace(pairing, items=items, phase=phase, started=started, finished=finished,
+                   last_seq=last, guards=guards, driver=driver)
 
 
 def apply(runbook: Runbook, state: RunState, ev: Event) -> RunState:
@@ -137,6 +143,8 @@ def apply(runbook: Runbook, state: RunState, ev: Event) -> RunState:
     if ev.item is None:
         if ev.kind in DRIVER_EVENTS:
             state = replace(state, driver=_driver(ev))
+        if ev.kind in PAIRING_EVENTS:
+            state = _pairing(state, ev)
         if ev.kind is Ev.PHASE_ENTERED:
             return replace(state, phase=int(ev.get("index", state.phase)), last_seq=ev.seq)
         if ev.kind is Ev.SESSION_FINISHED:
@@ -154,6 +162,21 @@ def apply(runbook: Runbook, state: RunState, ev: Event) -> RunState:
 
 
 DRIVER_EVENTS = (Ev.SESSION_STARTED, Ev.SESSION_RESUMED, Ev.WHEEL_PASSED)
+
+
+PAIRING_EVENTS = (Ev.FOLLOWER_JOINED, Ev.FOLLOWER_LEFT, Ev.WHEEL_REQUESTED, Ev.WHEEL_PASSED)
+
+
+def _pairing(state: RunState, ev: Event) -> RunState:
+    """Who is watching, and who asked for the wheel."""
+    token = str(ev.get("token") or "")
+    if ev.kind is Ev.FOLLOWER_JOINED:
+        return replace(state, followers={**state.followers, token: ev.actor})
+    if ev.kind is Ev.FOLLOWER_LEFT:
+        return replace(state, followers={k: v for k, v in state.followers.items() if k != token})
+    if ev.kind is Ev.WHEEL_REQUESTED:
+        return replace(state, wheel_asked=(ev.actor, token))
+    return replace(state, wheel_asked=None)  # the wheel was passed
 
 
 def _driver(ev: Event) -> str:

@@ -14,6 +14,7 @@ from textual import work
 from textual.screen import Screen
 from textual.widgets import TabbedContent
 
+from runbook.detached import LEAVE
 from runbook.events import Ev
 from runbook.model import Item, ItemKind, Section
 from runbook.policy import window_status
@@ -22,7 +23,7 @@ from runbook.state import Status
 from runbook.stepkind import CancelToken
 from screens.bridge import Bridge
 from screens.modals.choice_modal import ChoiceModal
-from screens.modals.confirm_modal import ConfirmModal
+from screens.modals.quit_modal import QuitModal
 from screens.modals.reason_modal import ReasonModal
 from screens.modals.reconcile_modal import ReconcileModal
 from screens.modals.search_modal import SearchModal
@@ -114,14 +115,15 @@ class RunActions(Screen[None]):
                                                    "reason": f"typed {run.env.name}"})
         self.start_item(item.id)
 
-    def start_item(self, item_id: str) -> None:
-        """Start a thread worker for the item (no guards: callers check them)."""
+    def start_item(self, item_id: str, reattach: bool = False) -> None:
+        """Start a thread worker for the item (no guards: callers check them); with
+        `reattach`, watch the detached step an earlier terminal started instead."""
         if item_id in self.threads and self.threads[item_id].is_alive():
             self.notify(f"{item_id} is already running", severity="warning")
             return
         token = CancelToken()
         # a thread of its own per item: long steps must not hold the shared worker pool
-        thread = threading.Thread(target=self._execute, args=(item_id, token),
+        thread = threading.Thread(target=self._execute, args=(item_id, token, reattach),
                                   name=f"item-{item_id}", daemon=True)
         self.tokens[item_id] = token
         self.threads[item_id] = thread
@@ -130,9 +132,12 @@ class RunActions(Screen[None]):
         if current is not None and current.id == item_id:
             self.query_one(TabbedContent).active = "tab-log"
 
-    def _execute(self, item_id: str, token: CancelToken) -> None:
+    def _execute(self, item_id: str, token: CancelToken, reattach: bool = False) -> None:
         try:
-            self.run.execute(item_id, token, self.bridge.output)
+            if reattach:
+                self.run.reattach(item_id, token, self.bridge.output)
+            else:
+                self.run.execute(item_id, token, self.bridge.output)
         except Refused as e:
             self.app.call_from_thread(self.notify, str(e), title="Refused", severity="error")
         except Exception as e:  # never lose a worker silently
@@ -277,23 +282,25 @@ class RunActions(Screen[None]):
 
     # -- quitting -----------------------------------------------------------------
     def action_quit_run(self) -> None:
-        running = self.running_items()
+        running = [i for i, t in list(self.threads.items()) if t.is_alive()]  # this terminal's
         if not running:
             self.app.exit()
             return
 
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self.stop_all_and_exit()
+        detached = [i for i in running if i in self.run.running_detached()]
 
-        self.app.push_screen(ConfirmModal(
-            f"{len(running)} item(s) running: {', '.join(running)}.\n"
-            "Quit? They will be cancelled, and their processes ended, before the app exits.",
-            yes="Cancel them and quit", no="Keep running"), answer)
+        def answer(choice: str | None) -> None:
+            if choice:
+                self.stop_all_and_exit(leave=choice == "leave")
 
-    def stop_all_and_exit(self) -> None:
-        for token in list(self.tokens.values()):
-            token.cancel("operator quit")
+        self.app.push_screen(QuitModal(running, detached), answer)
+
+    def stop_all_and_exit(self, leave: bool = False) -> None:
+        """Cancel what runs (or, with `leave`, walk away from the detached steps, which go
+        on and journal their results), wait for the threads, exit."""
+        detached = set(self.run.running_detached()) if leave else set()
+        for item_id, token in list(self.tokens.items()):
+            token.cancel(LEAVE if item_id in detached else "operator quit")
         threading.Thread(target=self._join_then_exit, name="quit", daemon=True).start()
 
     def _join_then_exit(self) -> None:

@@ -9,18 +9,22 @@ from textual.events import Resize
 from textual.lazy import Lazy
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from runbook.itemlog import tail_file
 from runbook.model import Item, Section
+from runbook.paths import log_name
 from runbook.run import Run
 from runbook.state import Status
 from screens.bridge import Bridge
+from screens.follow import SessionFollower
 from screens.messages import HealthSnapshot, PodsSnapshot, PodsStatus, RunEvent
+from screens.pairing_actions import PairingActions
 from screens.run_actions import RunActions
 from screens.widgets.contacts import Contacts
 from screens.widgets.health_table import HealthTable
 from screens.widgets.item_detail import ItemDetail
 from screens.widgets.item_list import ItemList
 from screens.widgets.journal_view import JournalView
-from screens.widgets.log_pane import LogPane
+from screens.widgets.log_pane import SWITCH_LINES, LogPane
 from screens.widgets.phase_tree import PhaseTree
 from screens.widgets.pod_table import PodTable
 from screens.widgets.status_bar import StatusBar
@@ -47,12 +51,15 @@ BINDINGS = [
     Binding("4", "tab('tab-services')", "Services", show=False, id="view.services"),
     Binding("5", "tab('tab-contacts')", "Contacts", show=False, id="view.contacts"),
     Binding("6", "tab('tab-journal')", "Journal", show=False, id="view.journal"),
+    Binding("g", "cosign_item", "Co-sign", show=False, id="step.cosign"),
+    Binding("w", "wheel", "Wheel", show=False, id="session.wheel"),
+    Binding("T", "take_over", "Take over", show=False, id="session.take-over"),
     Binding("question_mark", "help", "Help", id="app.help"),
     Binding("q", "quit_run", "Quit", id="app.quit"),
 ]
 
 
-class RunScreen(RunActions):
+class RunScreen(PairingActions, RunActions):
     BINDINGS = BINDINGS  # type: ignore[assignment]
 
     def __init__(self, run: Run) -> None:
@@ -89,6 +96,11 @@ class RunScreen(RunActions):
 
     def on_mount(self) -> None:
         self.run.subscribe(self.bridge.event)
+        self.watch_role()
+        self.follower = SessionFollower(self.run, self.bridge, lambda: set(self.threads))
+        if self.run.driving:  # steps left running by an earlier terminal of this session
+            for item_id in self.run.running_detached():
+                self.start_item(item_id, reattach=True)
         self.run.on_publish(self._published)
         self.query_one(ItemList).title_of = self.run.text
         tree = self.query_one(PhaseTree)
@@ -102,6 +114,7 @@ class RunScreen(RunActions):
         self.call_after_refresh(self._start_pod_watch)  # after the first paint
 
     def _start_pod_watch(self) -> None:
+        self.follower.start()  # others' events (co-signs, detached results, the driver)
         if self.run.env.namespace:
             self.run_worker(self._pod_watch_thread, thread=True, group="pods", exit_on_error=False)
 
@@ -123,6 +136,8 @@ class RunScreen(RunActions):
         watcher.start()
 
     def on_unmount(self) -> None:
+        self.follower.stop()
+        self.run.close()
         stop = getattr(self.pod_watcher, "stop", None)
         if stop is not None:
             stop(0.5)
@@ -211,6 +226,8 @@ class RunScreen(RunActions):
         self.item = item
         self.detail().show(item)
         lines, total = self.bridge.history(item.id)
+        if not total and self.run.state.items[item.id].attempts:  # ran before this terminal
+            lines, total = tail_file(self.run.dir / "logs" / log_name(item.id), SWITCH_LINES)
         self.query_one(LogPane).show(item.id, lines, total, str(self.run.dir / "logs"))
 
     def _show_section(self, section: Section, from_tree: bool = False) -> None:

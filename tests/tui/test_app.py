@@ -10,7 +10,7 @@ from runbook.events import Ev
 from runbook.state import Status
 from screens.app import RunbookApp
 from screens.modals.choice_modal import ChoiceModal
-from screens.modals.confirm_modal import ConfirmModal
+from screens.modals.quit_modal import QuitModal
 from screens.modals.reason_modal import ReasonModal
 from screens.modals.typed_env_modal import TypedEnvModal
 from screens.run_screen import RunScreen
@@ -166,11 +166,11 @@ async def test_quit_while_running_asks_then_cancels(make_app: MakeApp) -> None:
         await pilot.press("r")
         await wait_for(pilot, lambda: bool(processes_with(LONG_ARG)))
         await pilot.press("q")
-        assert isinstance(app.screen, ConfirmModal)
+        assert isinstance(app.screen, QuitModal)
         await pilot.press("n")
         assert status(app, "long") is Status.RUNNING
         await pilot.press("q")
-        await pilot.press("y")
+        await pilot.press("k")  # cancel them and quit (l would leave the detached step running)
         await wait_for(pilot, lambda: not app.is_running or status(app, "long")
                        is Status.CANCELLED)
     assert processes_with(LONG_ARG) == []

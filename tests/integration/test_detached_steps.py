@@ -1,0 +1,193 @@
+"""Long mutating steps outlive the terminal: a detached supervisor runs them and journals.
+
+The driver is a real process killed with SIGKILL (the SSH connection drops, the TUI is
+killed): the step goes on, its result and full output land, the session resumes onto
+them; while it still runs, a resumed session re-attaches to it. Nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook.detached import LEAVE
+from runbook.events import Ev
+from runbook.journal import Journal
+from runbook.loader import load
+from runbook.operator import Operator
+from runbook.run import Run
+from runbook.state import Status
+from runbook.stepkind import CancelToken, Outcome
+from steps import default_registry
+
+pytestmark = pytest.mark.timeout(60)
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR = Operator("amy", "jump", "")
+
+DRIVER = """\
+import sys
+sys.path.insert(0, sys.argv[1])
+from runbook.journal import Journal
+from runbook.loader import load
+from runbook.operator import Operator
+from runbook.run import Run
+from steps import default_registry
+reg = default_registry()
+run = Run.start(Journal(sys.argv[3]), load(sys.argv[2], reg), "local", {}, reg,
+                Operator("amy", "jump", ""), dry_run=False)
+print(run.meta.id, flush=True)
+run.execute("slow")
+print("returned", flush=True)
+"""
+
+
+def write_runbook(tmp_path: Path, lines: int = 20, nap: float = 0.1) -> Path:
+    marker = tmp_path / "marker"
+    gate = tmp_path / "gate"
+    script = (f"echo start >> {marker}; for i in $(seq 1 {lines}); do echo progress $i; "
+              f"sleep {nap}; done; while [ ! -e {gate} ]; do sleep 0.02; done; "
+              f"echo end >> {marker}; echo finished")
+    text = (
+        "runbook: 1\ntitle: Detached\nenvironments:\n  local: {namespace: default}\n"
+        "phases:\n  - id: p\n    title: P\n    sections:\n      - id: s\n        title: S\n"
+        "        items:\n"
+        "          - " + json.dumps({"id": "slow", "kind": "action", "title": "Slow change",
+                                     "uses": "shell", "with": {"script": script}}) + "\n"
+        "          - {id: after, kind: action, title: After, uses: shell, with: {argv: [\"true\"]}}\n"
+    )
+    path = tmp_path / "rb.yaml"
+    path.write_text(text)
+    return path
+
+
+def wait_for(ok: object, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ok():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def events(db: Path, sid: str) -> list[tuple[str, str | None]]:
+    j = Journal(db)
+    try:
+        return [(e.kind.value, e.item) for e in j.events(sid)]
+    finally:
+        j.close()
+
+
+def test_killed_driver_leaves_the_step_running_and_its_result_lands(tmp_path: Path) -> None:
+    rb_path = write_runbook(tmp_path)
+    db = tmp_path / "journal.db"
+    (tmp_path / "driver.py").write_text(DRIVER)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(REPO), str(rb_path),
+                             str(db)], stdout=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None
+    sid = proc.stdout.readline().decode().strip()
+    log = tmp_path / "sessions" / sid / "logs" / "slow.log"
+    wait_for(lambda: log.exists() and "progress 3" in log.read_text(), "output")
+    os.killpg(proc.pid, signal.SIGKILL)  # the terminal is gone
+    proc.wait()
+    proc.stdout.close()
+
+    # a resumed session sees the step running, not interrupted, and re-attaches to it
+    reg = default_registry()
+    journal = Journal(db)
+    run = Run.resume(journal, journal.session(sid), load(rb_path, reg), {}, reg, OPERATOR)
+    assert run.state.items["slow"].status is Status.RUNNING
+    assert run.running_detached() == ["slow"]
+    batches: list[list[str]] = []
+    (tmp_path / "gate").touch()
+    result = run.reattach("slow", CancelToken(), lambda item, lines: batches.append(lines))
+    assert result.outcome is Outcome.PASSED
+    shown = [ln for b in batches for ln in b]
+    assert shown[-1] == "finished" and "progress 20" in shown
+    assert run.state.items["slow"].status is Status.PASSED
+    assert log.read_text().splitlines() == [f"progress {i}" for i in range(1, 21)] + ["finished"]
+    assert (tmp_path / "marker").read_text().split() == ["start", "end"]  # ran once
+    kinds = events(db, sid)
+    assert kinds.count(("item.intent", "slow")) == 1 and kinds.count(("item.result", "slow")) == 1
+    assert run.running_detached() == []
+    run.execute("after")
+    run.finish()
+    journal.close()
+
+
+def test_leaving_a_step_running_then_resuming_picks_up_its_result(tmp_path: Path) -> None:
+    rb_path = write_runbook(tmp_path, lines=3, nap=0.05)
+    reg = default_registry()
+    journal = Journal(tmp_path / "journal.db")
+    run = Run.start(journal, load(rb_path, reg), "local", {}, reg, OPERATOR, dry_run=False)
+    token = CancelToken()
+    log = run.dir / "logs" / "slow.log"
+
+    def leave_soon() -> None:
+        wait_for(lambda: log.exists() and "progress 3" in log.read_text(), "output")
+        token.cancel(LEAVE)
+
+    import threading
+    t = threading.Thread(target=leave_soon)
+    t.start()
+    result = run.execute("slow", token)
+    t.join()
+    assert result.outcome is Outcome.CANCELLED and LEAVE in result.message
+    assert run.running_detached() == ["slow"]  # it runs on without us
+    run.close()  # the terminal quits
+    (tmp_path / "gate").touch()
+    wait_for(lambda: not run.running_detached(), "the step to end")
+
+    resumed = Run.resume(journal, journal.session(run.meta.id), load(rb_path, reg), {}, reg,
+                         OPERATOR)
+    st = resumed.state.items["slow"]
+    assert st.status is Status.PASSED and st.exit_code == 0
+    assert log.read_text().splitlines()[-1] == "finished"
+    journal.close()
+
+
+def test_cancel_reaches_the_detached_step_with_its_reason(tmp_path: Path) -> None:
+    rb_path = write_runbook(tmp_path, lines=100, nap=0.1)
+    reg = default_registry()
+    journal = Journal(tmp_path / "journal.db")
+    run = Run.start(journal, load(rb_path, reg), "local", {}, reg, OPERATOR, dry_run=False)
+    token = CancelToken()
+    log = run.dir / "logs" / "slow.log"
+    import threading
+    t = threading.Thread(target=lambda: (wait_for(lambda: log.exists() and "progress 2" in
+                                                  log.read_text(), "output"),
+                                         token.cancel("operator pressed x")))
+    t.start()
+    started = time.monotonic()
+    result = run.execute("slow", token)
+    t.join()
+    assert time.monotonic() - started < 10
+    assert result.outcome is Outcome.CANCELLED
+    assert result.message == "cancelled (operator pressed x)"
+    assert run.state.items["slow"].status is Status.CANCELLED
+    assert run.running_detached() == []
+    assert (tmp_path / "marker").read_text().split() == ["start"]
+    journal.close()
+
+
+def test_a_step_that_cannot_start_says_why(tmp_path: Path) -> None:
+    rb_path = write_runbook(tmp_path, lines=1)
+    reg = default_registry()
+    journal = Journal(tmp_path / "journal.db")
+    run = Run.start(journal, load(rb_path, reg), "local", {}, reg, OPERATOR, dry_run=False)
+    rb_path.write_text(rb_path.read_text().replace("Slow change", "Edited meanwhile"))
+    run.runbook = load(rb_path, reg)  # (not what a Run does: forces a hash mismatch below)
+    from runbook import loader
+    loader._SOURCES.clear()  # the supervisor must read the file, which changed again
+    rb_path.write_text(rb_path.read_text().replace("Edited meanwhile", "Edited twice"))
+    result = run.execute("slow")
+    assert result.outcome is Outcome.FAILED
+    assert "did not start" in result.message and "changed since the session loaded it" in \
+        result.message
+    assert not [e for e in journal.events(run.meta.id) if e.kind is Ev.ITEM_INTENT]
+    journal.close()
