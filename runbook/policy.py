@@ -149,7 +149,7 @@ def rollback_seconds(runbook: Runbook, registry: StepRegistry, env: str) -> floa
 
 def warn_once(run: Run, budget: WindowBudget) -> bool:
     """Journal the window warning the first time it applies in a real run; True if it did."""
-    if not budget.warn or run.meta.dry_run or run.state.finished \
+    if not budget.warn or run.meta.dry_run or run.state.finished or not run.driving \
             or WARNING_GUARD in run.state.guards:
         return False
     from runbook.run import Refused

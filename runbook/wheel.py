@@ -16,16 +16,23 @@ from collections.abc import Callable
 
 from runbook.journal_store import JournalStore, Wheel
 
-WHEEL_TTL = 15.0  # seconds a driver's lease lives without renewal
+WHEEL_TTL = 15.0  # seconds a driver's lease lives without renewal ($RUNBOOK_WHEEL_TTL)
+
+
+def wheel_ttl() -> float:
+    try:
+        return max(0.2, float(os.environ.get("RUNBOOK_WHEEL_TTL") or WHEEL_TTL))
+    except ValueError:
+        return WHEEL_TTL
 
 
 class WheelKeeper:
     def __init__(self, journal: JournalStore, session_id: str, holder: str,
-                 ttl: float = WHEEL_TTL) -> None:
+                 ttl: float | None = None) -> None:
         self.journal = journal
         self.session_id = session_id
         self.holder = holder
-        self.ttl = ttl
+        self.ttl = wheel_ttl() if ttl is None else ttl
         # host/pid/random: on the same host, a holder whose process is gone is known dead
         self.token = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(6)}"
         self._stop = threading.Event()

@@ -67,6 +67,7 @@ class StatusBar(Static):
             if due is not None:  # until the notice item is confirmed
                 line1.append(f"  {due.short}", "yellow")
         line1.append(f"  {r.operator.name}  session {r.meta.id}", "dim")
+        pairing(line1, r)
         required = [i for i in self._required if r.state.items[i.id].status.value != "not-taken"]
         done = sum(1 for i in required if r.state.items[i.id].status in DONE)
         started = r.state.started or r.meta.created
@@ -90,3 +91,18 @@ class StatusBar(Static):
         line1.truncate(width, overflow="ellipsis")
         line2.truncate(width, overflow="ellipsis")
         self.update(Text("\n").join([line1, line2]), layout=False)
+
+
+def pairing(line: Text, run: Run) -> None:
+    """Who drives (when it is not us) and who watches."""
+    st = run.state
+    if not run.driving:
+        line.append("  ")
+        line.append(" FOLLOWING ", "bold reverse magenta")
+        line.append(f" {st.driver or run.meta.operator} drives", "magenta")
+    watching = sorted({who for who in st.followers.values()
+                       if who != (run.operator.name if run.driving else st.driver)})
+    if watching:
+        line.append(f"  watching: {', '.join(watching)}", "magenta")
+    if run.driving and st.wheel_asked is not None:
+        line.append(f"  {st.wheel_asked[0]} asks for the wheel (w)", "bold magenta")
