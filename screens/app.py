@@ -15,6 +15,7 @@ from runbook.model import Runbook
 from runbook.operator import Operator
 from runbook.run import Run
 from runbook.stepkind import StepRegistry
+from screens.bridge import freeze_heap
 from screens.modals.setup_screen import SetupResult, SetupScreen
 from screens.run_screen import BINDINGS, RunScreen
 
@@ -45,6 +46,7 @@ class RunbookApp(App[int]):
         self.notifier: object | None = None
         self.lock: object | None = None
         self.lock_error = ""
+        freeze_heap("start")
 
     def on_mount(self) -> None:
         c = self.config
@@ -52,7 +54,7 @@ class RunbookApp(App[int]):
             from steps.notify import attach_notifier
             self.notifier = attach_notifier(self.current_run)
             self.sub_title = f"{self.current_run.env.name} (resumed)"
-            self.push_screen(RunScreen(self.current_run))
+            self.call_later(self.push_screen, RunScreen(self.current_run))
             return
         self.title = c.runbook.title
         needs_setup = c.env is None or bool(c.missing)
@@ -60,7 +62,9 @@ class RunbookApp(App[int]):
             self.push_screen(SetupScreen(c.runbook, c.env, c.values), self._setup_done)
         else:
             assert c.env is not None
-            self.start_run(c.env, c.values)
+            # from the message loop, after Textual's batched start-up: a screen pushed inside
+            # that batch is laid out and rendered once for nothing (the batch drops the frame)
+            self.call_later(self.start_run, c.env, c.values)
 
     def _setup_done(self, result: SetupResult | None) -> None:
         if result is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,16 @@ class PodsSnapshot(Message):
     node, image)."""
 
     pods: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PodsChanged(Message):
+    """Pods added or changed (rows, as in PodsSnapshot) and removed (names) since the last
+    batch; `done` is called once the batch is applied, so the watcher sends the next."""
+
+    changed: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    done: Callable[[], object] = lambda: None
 
 
 @dataclass

@@ -6,17 +6,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.lazy import Lazy
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from runbook.itemlog import tail_file
 from runbook.model import Item, Section
 from runbook.paths import log_name
 from runbook.run import Run
 from runbook.state import Status
-from screens.bridge import Bridge
+from screens.bridge import Bridge, PodsFeed, freeze_heap
 from screens.follow import SessionFollower
-from screens.messages import HealthSnapshot, PodsSnapshot, PodsStatus, RunEvent
+from screens.messages import HealthSnapshot, PodsChanged, PodsSnapshot, PodsStatus, RunEvent
 from screens.pairing_actions import PairingActions
 from screens.run_actions import RunActions
 from screens.widgets.contacts import Contacts
@@ -24,6 +23,7 @@ from screens.widgets.health_table import HealthTable
 from screens.widgets.item_detail import ItemDetail
 from screens.widgets.item_list import ItemList
 from screens.widgets.journal_view import JournalView
+from screens.widgets.key_footer import KeyFooter
 from screens.widgets.log_pane import SWITCH_LINES, LogPane
 from screens.widgets.phase_tree import PhaseTree
 from screens.widgets.pod_table import PodTable
@@ -84,15 +84,12 @@ class RunScreen(PairingActions, RunActions):
                         yield ItemDetail(self.run, id="tab-detail-view")
                     with TabPane("Log", id="tab-log"):
                         yield LogPane()
-                    with TabPane("Pods", id="tab-pods"):  # hidden at first: mounted lazily
-                        yield Lazy(PodTable())
-                    with TabPane("Services", id="tab-services"):
-                        yield Lazy(HealthTable(rb))
-                    with TabPane("Contacts", id="tab-contacts"):
-                        yield Lazy(Contacts(rb))
-                    with TabPane("Journal", id="tab-journal"):
-                        yield Lazy(JournalView(self.run))
-        yield Footer()
+                    with TabPane("Pods", id="tab-pods"):
+                        yield PodTable()
+                    for title, pane in (("Services", "tab-services"), ("Contacts", "tab-contacts"),
+                                        ("Journal", "tab-journal")):
+                        yield TabPane(title, id=pane)  # hidden at first: filled after the first paint
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.run.subscribe(self.bridge.event)
@@ -110,37 +107,30 @@ class RunScreen(PairingActions, RunActions):
         self.set_interval(1.0, self._tick)
         self._layout(self.app.size.width)
         self.query_one(ItemList).focus()
-        self.pod_watcher: object | None = None
-        self.call_after_refresh(self._start_pod_watch)  # after the first paint
+        self.pods_feed: PodsFeed | None = None
+        self._painted = False
 
-    def _start_pod_watch(self) -> None:
+    def on_screen_resume(self) -> None:
+        if not self._painted:  # the app's loop runs after Textual's batched start-up: from
+            self._painted = True  # there, the next refresh is the first paint of this screen
+            self.app.call_later(self.call_after_refresh, self._after_first_paint)
+
+    async def _after_first_paint(self) -> None:
+        freeze_heap("first paint")
         self.follower.start()  # others' events (co-signs, detached results, the driver)
         if self.run.env.namespace:
-            self.run_worker(self._pod_watch_thread, thread=True, group="pods", exit_on_error=False)
-
-    def _pod_watch_thread(self) -> None:
-        """Load the Kubernetes client (heavy) off the UI thread and start the watcher."""
-        import os
-
-        from steps.kube.client import KubeError, api_client
-        from steps.kube.pod_watch import PodWatcher
-        try:
-            api = api_client(self.run.meta.kube_context, os.environ.get("KUBECONFIG"))
-        except KubeError as e:
-            self.post_message(PodsStatus(f"Pods: not connected ({e})"))
-            return
-        watcher = PodWatcher(api, self.run.env.namespace,
-                             lambda pods: self.post_message(PodsSnapshot(pods)),
-                             lambda text: self.post_message(PodsStatus(f"Pods: {text}")))
-        self.pod_watcher = watcher
-        watcher.start()
+            self.pods_feed = PodsFeed(self, self.run.meta.kube_context, self.run.env.namespace)
+            self.run_worker(self.pods_feed.run, thread=True, group="pods", exit_on_error=False)
+        rb = self.run.runbook
+        for pane, widget in (("tab-services", HealthTable(rb)), ("tab-contacts", Contacts(rb)),
+                             ("tab-journal", JournalView(self.run))):
+            await self.query_one(f"#{pane}", TabPane).mount(widget)
 
     def on_unmount(self) -> None:
         self.follower.stop()
         self.run.close()
-        stop = getattr(self.pod_watcher, "stop", None)
-        if stop is not None:
-            stop(0.5)
+        if self.pods_feed is not None:
+            self.pods_feed.stop(0.5)
 
     def on_pods_status(self, message: PodsStatus) -> None:
         for table in self.query(PodTable):
@@ -201,6 +191,13 @@ class RunScreen(PairingActions, RunActions):
     def on_pods_snapshot(self, message: PodsSnapshot) -> None:
         for table in self.query(PodTable):
             table.apply_snapshot(message.pods)
+
+    def on_pods_changed(self, message: PodsChanged) -> None:
+        try:
+            for table in self.query(PodTable):
+                table.apply_changes(message.changed, message.removed)
+        finally:
+            message.done()  # the watcher sends the next batch
 
     def on_health_snapshot(self, message: HealthSnapshot) -> None:
         for table in self.query(HealthTable):

@@ -2,7 +2,10 @@
 
 Every call made through `call` has a request timeout and returns plain JSON
 (dicts), read without the client's model deserialisation (faster, and the
-same shape as `kubectl get -o json`).
+same shape as `kubectl get -o json`). `get` and `open_get` do the same for a
+path, through the ApiClient alone (its host, TLS and credentials): the watchers
+use them, because importing a generated API class such as CoreV1Api takes about
+half a second, and the Pods pane should not wait for it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 REQUEST_TIMEOUT = 10.0  # seconds, connect + read, for every non-watch call
@@ -20,7 +23,11 @@ _clients: dict[str, Any] = {}
 
 
 class KubeError(Exception):
-    """A clear, one-line failure talking to the API."""
+    """A clear, one-line failure talking to the API; `status` is its HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def api_client(context: str = "", kubeconfig: str | None = None) -> Any:
@@ -61,22 +68,62 @@ def call(fn: Callable[..., Any], *args: Any, timeout: float = REQUEST_TIMEOUT,
         resp = fn(*args, _preload_content=False, _request_timeout=timeout, **kwargs)
         return json.loads(resp.data or b"{}")
     except ApiException as e:
-        raise KubeError(describe_api_error(e)) from None
+        raise KubeError(describe_api_error(e), e.status) from None
     except HTTPError as e:
         raise KubeError(f"API unreachable: {type(e).__name__}: {_short(e)}") from None
     except OSError as e:
         raise KubeError(f"API unreachable: {e}") from None
 
 
+Query = Sequence[tuple[str, str | int | bool]]
+Timeout = float | tuple[float, float]
+
+
+def open_get(api: Any, path: str, query: Query = (), timeout: Timeout = REQUEST_TIMEOUT) -> Any:
+    """GET `path` (e.g. "/api/v1/namespaces/x/pods") and return the urllib3 response, its
+    body not read yet (to stream a watch); raises KubeError on an error status."""
+    from urllib3.exceptions import HTTPError
+    try:
+        method, url, headers, _, _ = api.param_serialize(
+            "GET", path, query_params=list(query), header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"])
+        resp = api.call_api(method, url, headers, _request_timeout=timeout)
+        if not 200 <= resp.status <= 299:
+            body = resp.read()
+            raise KubeError(_error_text(resp.status, body, resp.reason), resp.status)
+        return resp.response
+    except HTTPError as e:
+        raise KubeError(f"API unreachable: {type(e).__name__}: {_short(e)}") from None
+    except OSError as e:
+        raise KubeError(f"API unreachable: {e}") from None
+
+
+def get(api: Any, path: str, query: Query = (), timeout: Timeout = REQUEST_TIMEOUT) -> Any:
+    """GET `path` and return its JSON body, or raise KubeError."""
+    from urllib3.exceptions import HTTPError
+    resp = open_get(api, path, query, timeout)
+    try:
+        return json.loads(resp.data or b"{}")
+    except HTTPError as e:
+        raise KubeError(f"API unreachable: {type(e).__name__}: {_short(e)}") from None
+    except OSError as e:
+        raise KubeError(f"API unreachable: {e}") from None
+    finally:
+        resp.release_conn()
+
+
 def describe_api_error(e: Any) -> str:
-    status = getattr(e, "status", None)
+    return _error_text(getattr(e, "status", None), getattr(e, "body", ""),
+                       getattr(e, "reason", ""))
+
+
+def _error_text(status: int | None, body: str | bytes | None, reason: object) -> str:
     message = ""
     try:
-        body = json.loads(getattr(e, "body", "") or "{}")
-        message = str(body.get("message", ""))
+        message = str(json.loads(body or "{}").get("message", ""))
     except (ValueError, AttributeError):
-        message = str(getattr(e, "reason", ""))
-    return f"API error {status}: {message or getattr(e, 'reason', '')}".strip()
+        message = str(reason or "")
+    return f"API error {status}: {message or reason or ''}".strip()
 
 
 def _short(e: Exception) -> str:

@@ -1,8 +1,13 @@
-"""The pod watcher behind the Pods pane: list, then watch; snapshots at a bounded rate.
+"""The pod watcher behind the Pods pane: list then watch the namespace's pods
+(steps/kube/list_watch.py), and hand the pane only what changed, as rows.
 
-Never hangs (every request has a client-side timeout as well as the server's
-timeoutSeconds), reconnects on dropped connections, and lists again on
-410 Gone. Rows are plain dicts: name, ready, status, restarts, age, node, image.
+A batch of changed rows goes out as soon as there is one and the pane has taken the
+previous batch (`ack`), so an event reaches the table after the time the table needs
+for the batch before it, never after a fixed emit period; while the pane is busy,
+changes to the same pod coalesce. The first batch is a screenful (FIRST_BATCH rows),
+so a big namespace shows its first rows while the table takes in the rest. Rows are
+plain dicts: name, ready, status, restarts, age, node, image. Ages are refreshed every
+AGE_TICK seconds.
 """
 
 from __future__ import annotations
@@ -10,29 +15,32 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from steps.kube.base import pod_phase
-from steps.kube.client import KubeError, call, core
+from steps.kube.list_watch import ListWatch
 
-Snapshot = Callable[[list[dict[str, Any]]], object]
+Change = Callable[[list[dict[str, Any]], list[str]], object]  # (added or changed rows, removed)
 Status = Callable[[str], object]
+
+AGE_TICK = 30.0  # seconds between age refreshes
+ACK_TIMEOUT = 1.0  # seconds after which an unacknowledged batch no longer holds the next
+FIRST_BATCH = 200  # rows in the first batch
 
 
 def pod_row(pod: dict[str, Any], now: float) -> dict[str, Any]:
-    st = pod.get("status", {})
+    st = pod.get("status") or {}
     statuses = st.get("containerStatuses") or []
-    containers = pod.get("spec", {}).get("containers") or []
-    ready = sum(1 for c in statuses if c.get("ready"))
-    created = pod["metadata"].get("creationTimestamp")
+    spec = pod.get("spec") or {}
+    containers = spec.get("containers") or []
     return {
         "name": pod["metadata"]["name"],
-        "ready": f"{ready}/{len(containers)}",
+        "ready": f"{sum(1 for c in statuses if c.get('ready'))}/{len(containers)}",
         "status": pod_phase(pod),
         "restarts": sum(int(c.get("restartCount", 0)) for c in statuses),
-        "age": _age(created, now),
-        "node": pod.get("spec", {}).get("nodeName", ""),
+        "age": _age(pod["metadata"].get("creationTimestamp"), now),
+        "node": spec.get("nodeName", ""),
         "image": ", ".join(c.get("image", "") for c in containers),
     }
 
@@ -41,7 +49,7 @@ def _age(created: str | None, now: float) -> str:
     if not created:
         return ""
     try:
-        t = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        t = datetime.fromisoformat(created).timestamp()
     except ValueError:
         return ""
     s = max(0, int(now - t))
@@ -55,21 +63,25 @@ def _age(created: str | None, now: float) -> str:
 
 
 class PodWatcher:
-    def __init__(self, api: Any, namespace: str, on_snapshot: Snapshot,
-                 on_status: Status = lambda s: None, interval: float = 0.1) -> None:
-        self.api = api
+    def __init__(self, api: Any, namespace: str, on_change: Change,
+                 on_status: Status = lambda s: None, *, watch_seconds: int = 60) -> None:
         self.namespace = namespace
-        self.on_snapshot = on_snapshot
+        self.on_change = on_change
         self.on_status = on_status
-        self.interval = interval
-        self.pods: dict[str, dict[str, Any]] = {}
-        self._dirty = False
+        self.pods: dict[str, dict[str, Any]] = {}  # the namespace's pods now, as JSON
+        self._pending: dict[str, dict[str, Any] | None] = {}  # changed (None: gone) since
+        self._sent: dict[str, dict[str, Any]] = {}  # the rows the pane has (emit thread)
+        self._in_flight: float | None = None  # when the unacknowledged batch went out
+        self._status = ""
         self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._stop = threading.Event()
-        self._changed = threading.Event()
-        self._row_cache: dict[str, tuple[str, int, dict[str, Any]]] = {}
-        self._threads = [threading.Thread(target=self._watch_loop, daemon=True, name="pod-watch"),
-                         threading.Thread(target=self._emit_loop, daemon=True, name="pod-emit")]
+        self.list_watch = ListWatch(api, f"/api/v1/namespaces/{namespace}/pods", self._listed,
+                                    self._event, self._failed, self._watching,
+                                    watch_seconds=watch_seconds)
+        self._threads = [
+            threading.Thread(target=self.list_watch.run, daemon=True, name="pod-watch"),
+            threading.Thread(target=self._emit_loop, daemon=True, name="pod-emit")]
 
     def start(self) -> None:
         for t in self._threads:
@@ -77,88 +89,110 @@ class PodWatcher:
 
     def stop(self, join: float = 2.0) -> None:
         self._stop.set()
-        self._changed.set()
+        self.list_watch.close()
+        self._wake.set()
         for t in self._threads:
             if t.is_alive():
                 t.join(join)
 
-    def _set(self, pods: dict[str, dict[str, Any]]) -> None:
+    def ack(self) -> None:
+        """The pane has applied the last batch (any thread): the next may go."""
         with self._lock:
-            self.pods = pods
-            self._dirty = True
-        self._changed.set()
+            self._in_flight = None
+            if self._pending:
+                self._wake.set()
 
-    def _watch_loop(self) -> None:
-        from kubernetes import watch
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                listed = call(core(self.api).list_namespaced_pod, self.namespace, timeout=20)
-                self._set({p["metadata"]["name"]: p for p in listed.get("items", [])})
-                self.on_status(f"watching {self.namespace}")
-                rv = listed.get("metadata", {}).get("resourceVersion", "")
-                w = watch.Watch()
-                for ev in w.stream(core(self.api).list_namespaced_pod, self.namespace,
-                                   resource_version=rv, timeout_seconds=60,
-                                   _request_timeout=(5, 75), deserialize=False):
-                    if self._stop.is_set():
-                        w.stop()
-                        return
-                    if ev.get("type") == "ERROR":
-                        break  # 410 Gone and friends: list again
-                    obj = ev.get("object") or ev.get("raw_object") or {}
-                    name = obj.get("metadata", {}).get("name")
-                    if not name:
-                        continue
-                    with self._lock:
-                        if ev.get("type") == "DELETED":
-                            self.pods.pop(name, None)
-                        else:
-                            self.pods[name] = obj
-                        self._dirty = True
-                    self._changed.set()
-                backoff = 0.5
-            except KubeError as e:
-                self.on_status(f"not connected: {e}")
-            except Exception as e:  # dropped connection, 410 raised by the client, timeouts
-                self.on_status(f"reconnecting: {type(e).__name__}")
-            if self._stop.wait(backoff):
-                return
-            backoff = min(backoff * 2, 10.0)
+    # -- the watch thread ---------------------------------------------------------------
+    def _listed(self, items: list[dict[str, Any]]) -> None:
+        fresh = {p["metadata"]["name"]: p for p in items}
+        with self._lock:
+            for name in self.pods.keys() - fresh.keys():
+                self._pending[name] = None
+            for name, pod in fresh.items():
+                old = self.pods.get(name)
+                if old is None or _version(old) != _version(pod):
+                    self._pending[name] = pod
+            self.pods = fresh
+        self._wake.set()
 
+    def _event(self, kind: str, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if not name:
+            return
+        with self._lock:
+            if kind == "DELETED":
+                self.pods.pop(name, None)
+                self._pending[name] = None
+            else:
+                self.pods[name] = obj
+                self._pending[name] = obj
+        self._wake.set()
+
+    def _failed(self, text: str) -> None:
+        self._say(f"reconnecting: {text}")
+
+    def _watching(self) -> None:
+        self._say(f"watching {self.namespace}")
+
+    def _say(self, text: str) -> None:
+        if text != self._status:  # a resumed watch says nothing new
+            self._status = text
+            self.on_status(text)
+
+    # -- the emit thread ----------------------------------------------------------------
     def _emit_loop(self) -> None:
-        """Emit at once on a change (leading edge), then at most once per `interval`."""
-        last = 0.0
+        next_tick = time.monotonic() + AGE_TICK
         while not self._stop.is_set():
-            self._changed.wait()
+            now = time.monotonic()
+            wait = next_tick - now
+            with self._lock:
+                if self._in_flight is not None:
+                    wait = min(wait, self._in_flight + ACK_TIMEOUT - now)
+            self._wake.wait(max(0.0, wait))
             if self._stop.is_set():
                 return
-            wait = last + self.interval - time.monotonic()
-            if wait > 0 and self._stop.wait(wait):
-                return
-            self._changed.clear()
             with self._lock:
-                if not self._dirty:
-                    continue
-                pods = list(self.pods.values())
-                self._dirty = False
-            last = time.monotonic()
-            self.on_snapshot(self._rows(pods, time.time()))
+                self._wake.clear()
+                now = time.monotonic()
+                if now >= next_tick:  # ages move on: look at every pod again
+                    next_tick = now + AGE_TICK
+                    for name, pod in self.pods.items():
+                        self._pending.setdefault(name, pod)
+                if self._in_flight is not None and now - self._in_flight < ACK_TIMEOUT:
+                    continue  # the pane has not taken the last batch yet
+                batch = self._take(FIRST_BATCH if not self._sent else len(self._pending))
+            if batch:
+                self._send(batch)
 
-    def _rows(self, pods: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
-        """Rows for every pod, recomputed only for pods whose resourceVersion changed (and
-        their age once a minute), so a snapshot of thousands of pods stays cheap."""
-        minute = int(now // 60)
-        rows: list[dict[str, Any]] = []
-        cache: dict[str, tuple[str, int, dict[str, Any]]] = {}
-        for p in pods:
-            meta = p["metadata"]
-            key = meta["name"]
-            rv = str(meta.get("resourceVersion", ""))
-            hit = self._row_cache.get(key)
-            row = hit[2] if hit is not None and hit[0] == rv and hit[1] == minute else \
-                pod_row(p, now)
-            cache[key] = (rv, minute, row)
-            rows.append(row)
-        self._row_cache = cache
-        return rows
+    def _take(self, limit: int) -> dict[str, dict[str, Any] | None]:
+        """Up to `limit` pending changes (under the lock)."""
+        if len(self._pending) <= limit:
+            batch, self._pending = self._pending, {}
+        else:
+            names = list(self._pending)[:limit]
+            batch = {n: self._pending.pop(n) for n in names}
+            self._wake.set()  # the rest follows
+        return batch
+
+    def _send(self, batch: dict[str, dict[str, Any] | None]) -> None:
+        now = time.time()
+        changed: list[dict[str, Any]] = []
+        removed: list[str] = []
+        for name, pod in batch.items():
+            if pod is None:
+                if self._sent.pop(name, None) is not None:
+                    removed.append(name)
+                continue
+            row = pod_row(pod, now)
+            if self._sent.get(name) != row:
+                self._sent[name] = row
+                changed.append(row)
+        if not changed and not removed:
+            return
+        with self._lock:
+            self._in_flight = time.monotonic()
+        self.on_change(changed, removed)
+
+
+def _version(pod: dict[str, Any]) -> str:
+    return str((pod.get("metadata") or {}).get("resourceVersion", ""))

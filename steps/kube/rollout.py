@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from steps.kube.client import KubeError, apps, call
+from steps.kube.list_watch import ListWatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +64,11 @@ class DeploymentWatch:
         self._users = 0
         self._stop = threading.Event()
         self._linger: threading.Timer | None = None
-        self._watch: Any = None
-        self._thread = threading.Thread(target=self._loop, name=f"deploy-watch-{namespace}",
-                                        daemon=True)
+        self._list_watch = ListWatch(api, f"/apis/apps/v1/namespaces/{namespace}/deployments",
+                                     self._listed, self._event, self._fail, self._watching,
+                                     watch_seconds=30, backoff=(0.2, 5.0))
+        self._thread = threading.Thread(target=self._list_watch.run,
+                                        name=f"deploy-watch-{namespace}", daemon=True)
 
     @classmethod
     def acquire(cls, api: Any, namespace: str) -> DeploymentWatch:
@@ -108,18 +110,7 @@ class DeploymentWatch:
     def close(self) -> None:
         """Stop the loop and cut the open watch connection at once (not at its next event)."""
         self._stop.set()
-        w = self._watch
-        if w is not None:
-            w.stop()
-            resp = getattr(w, "_resp", None)
-            shutdown = getattr(resp, "shutdown", None)
-            try:
-                if shutdown is not None:
-                    shutdown()
-                elif resp is not None:
-                    resp.close()
-            except Exception:  # closing a half-dead connection: nothing more to do
-                pass
+        self._list_watch.close()
         self._publish()
 
     @classmethod
@@ -145,47 +136,29 @@ class DeploymentWatch:
         with self._cond:
             self._cond.notify_all()
 
-    def _loop(self) -> None:
-        from kubernetes import watch
-        backoff = 0.2
-        while not self._stop.is_set():
-            try:
-                listed = call(apps(self.api).list_namespaced_deployment, self.namespace)
-                with self._cond:
-                    self.deployments = {d["metadata"]["name"]: d for d in listed.get("items", [])}
-                    self.synced = True
-                    self.error = ""
-                self._publish()
-                rv = listed.get("metadata", {}).get("resourceVersion", "")
-                w = self._watch = watch.Watch()
-                if self._stop.is_set():
-                    break
-                for ev in w.stream(apps(self.api).list_namespaced_deployment, self.namespace,
-                                   resource_version=rv, timeout_seconds=30,
-                                   _request_timeout=(REQUEST_CONNECT, 45), deserialize=False):
-                    if self._stop.is_set():
-                        w.stop()
-                        break
-                    obj = ev.get("object") or ev.get("raw_object") or {}
-                    if ev.get("type") == "ERROR":
-                        break  # e.g. 410 Gone: list again
-                    name = obj.get("metadata", {}).get("name")
-                    if not name:
-                        continue
-                    with self._cond:
-                        if ev.get("type") == "DELETED":
-                            self.deployments.pop(name, None)
-                        else:
-                            self.deployments[name] = obj
-                    self._publish()
-                backoff = 0.2
-            except KubeError as e:
-                self._fail(str(e))
-            except Exception as e:  # dropped connections, 410 raised by the client, ...
-                self._fail(f"watch interrupted: {type(e).__name__}: {str(e)[:120]}")
-            if self._stop.wait(backoff):
-                return
-            backoff = min(backoff * 2, 5.0)
+    def _listed(self, items: list[dict[str, Any]]) -> None:
+        with self._cond:
+            self.deployments = {d["metadata"]["name"]: d for d in items}
+            self.synced = True
+            self.error = ""
+        self._publish()
+
+    def _event(self, kind: str, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if not name:
+            return
+        with self._cond:
+            if kind == "DELETED":
+                self.deployments.pop(name, None)
+            else:
+                self.deployments[name] = obj
+        self._publish()
+
+    def _watching(self) -> None:
+        if self.error:  # connected again
+            with self._cond:
+                self.error = ""
+            self._publish()
 
     def _fail(self, message: str) -> None:
         with self._cond:
@@ -193,7 +166,6 @@ class DeploymentWatch:
         self._publish()
 
 
-REQUEST_CONNECT = 5.0
 LINGER = 2.0  # seconds a watch stays open after its last follower left
 
 
