@@ -8,6 +8,7 @@ transaction, so several processes may append to one session safely.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -86,6 +87,12 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        try:
+            # created as 0666 less the umask (SQLite's own 0644 would keep a team's group
+            # out of a shared journal); its -wal and -shm files take the same mode
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o666))
+        except OSError:
+            pass  # read-only, or not creatable: sqlite's own error says it better
         try:
             self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
                                        check_same_thread=False)

@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from runbook.durations import format_range
 from runbook.events import Ev
+from runbook.guards import needs_second_person
 from runbook.model import Item, ItemKind
 from runbook.run import Run
 from runbook.state import Status
@@ -87,6 +88,11 @@ class ItemDetail(VerticalScroll):
                     Status.OVERRIDDEN: "overridden", Status.NOT_TAKEN: "not taken"}.get(
                 st.status, "run")
             t.append(f"\n{verb} by {st.actor} at {_when(st.finished or st.started)}\n")
+        if st.cosigned_by:
+            t.append(f"co-signed by {st.cosigned_by} (two-person rule)\n", "magenta")
+        elif needs_second_person(r.env, item) and not r.meta.dry_run and not st.done:
+            t.append("\ntwo-person rule: a second operator co-signs this item (g, from "
+                     "`runbook attach`)\n", "magenta")
         if st.reason:
             t.append(f"reason: {st.reason}\n", "yellow")
         if st.message:

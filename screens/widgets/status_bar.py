@@ -60,6 +60,7 @@ class StatusBar(Static):
         if r.meta.dry_run:
             line1.append(" ")
             line1.append(" DRY RUN ", "bold reverse cyan")
+        following(line1, r)
         line1.append("  ")
         line1.append(rb.title, "bold")
         if any(st.note_required and not st.done for st in r.state.items.values()):
@@ -67,7 +68,6 @@ class StatusBar(Static):
             if due is not None:  # until the notice item is confirmed
                 line1.append(f"  {due.short}", "yellow")
         line1.append(f"  {r.operator.name}  session {r.meta.id}", "dim")
-        pairing(line1, r)
         required = [i for i in self._required if r.state.items[i.id].status.value != "not-taken"]
         done = sum(1 for i in required if r.state.items[i.id].status in DONE)
         started = r.state.started or r.meta.created
@@ -77,6 +77,7 @@ class StatusBar(Static):
         if budget.warn:  # first, so that a narrow terminal shows it
             line2.append(f"⚠ {budget.text}", "bold black on yellow")
             line2.append("  ")
+        watchers(line2, r)
         line2.append(f"{done}/{len(required)} required done", "bold")
         line2.append(f"  phase {r.state.phase + 1}/{len(rb.phases)}")
         line2.append(f"  elapsed {format_duration(now - started)}")
@@ -93,16 +94,22 @@ class StatusBar(Static):
         self.update(Text("\n").join([line1, line2]), layout=False)
 
 
-def pairing(line: Text, run: Run) -> None:
-    """Who drives (when it is not us) and who watches."""
-    st = run.state
+def following(line: Text, run: Run) -> None:
+    """A follower sees that it follows, and who drives."""
     if not run.driving:
         line.append("  ")
         line.append(" FOLLOWING ", "bold reverse magenta")
-        line.append(f" {st.driver or run.meta.operator} drives", "magenta")
+        line.append(f" {run.state.driver or run.meta.operator} drives", "magenta")
+
+
+def watchers(line: Text, run: Run) -> None:
+    """Who watches, and who asks for the wheel (first on the line: a driver must see it)."""
+    st = run.state
+    if run.driving and st.wheel_asked is not None:
+        line.append(f"{st.wheel_asked[0]} asks for the wheel (w)", "bold magenta")
+        line.append("  ")
     watching = sorted({who for who in st.followers.values()
                        if who != (run.operator.name if run.driving else st.driver)})
     if watching:
-        line.append(f"  watching: {', '.join(watching)}", "magenta")
-    if run.driving and st.wheel_asked is not None:
-        line.append(f"  {st.wheel_asked[0]} asks for the wheel (w)", "bold magenta")
+        line.append(f"watching: {', '.join(watching)}", "magenta")
+        line.append("  ")
