@@ -75,6 +75,7 @@ class Headless:
         self.say(f"   session {r.meta.id}  operator {r.operator.name} {r.operator.ssh}".rstrip())
         self.say(f"   journal {r.journal.describe()}  logs {r.dir / 'logs'}")
         try:
+            self._reattach()
             self._window_guard()
             while True:
                 phase = rb.phases[r.state.phase]
@@ -105,6 +106,20 @@ class Headless:
         except Abort as e:
             self.say(f"\nstopped: {e}. Session {r.meta.id} is left open in the journal.")
             return EXIT_ABORTED
+
+    def _reattach(self) -> None:
+        """Steps an earlier terminal left running detached: follow each to its result."""
+        r = self.run
+        for item_id in r.running_detached():
+            self.say(f"  ↻ {r.text(r.runbook.item(item_id))}: still running (detached); "
+                     "following its output")
+            cancel = CancelToken()
+            previous = _on_sigint(cancel)
+            try:
+                result = r.reattach(item_id, cancel, self._print_lines)
+            finally:
+                signal.signal(signal.SIGINT, previous) if previous is not None else None
+            self.say(f"    {result.outcome}: {r.redactor(result.message)}")
 
     def _window_guard(self) -> None:
         r = self.run

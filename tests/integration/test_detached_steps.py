@@ -191,3 +191,29 @@ def test_a_step_that_cannot_start_says_why(tmp_path: Path) -> None:
         result.message
     assert not [e for e in journal.events(run.meta.id) if e.kind is Ev.ITEM_INTENT]
     journal.close()
+
+
+def test_headless_resume_follows_a_step_still_running(tmp_path: Path) -> None:
+    rb_path = write_runbook(tmp_path, lines=10, nap=0.1)
+    db = tmp_path / "journal.db"
+    (tmp_path / "driver.py").write_text(DRIVER)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(REPO), str(rb_path),
+                             str(db)], stdout=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None
+    sid = proc.stdout.readline().decode().strip()
+    log = tmp_path / "sessions" / sid / "logs" / "slow.log"
+    wait_for(lambda: log.exists() and "progress 2" in log.read_text(), "output")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    (tmp_path / "gate").touch()
+    done = subprocess.run([sys.executable, "-m", "runbook", "--journal", str(db), "resume", sid,
+                           "--headless"], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, cwd=REPO,
+                          env={**os.environ, "RUNBOOK_OPERATOR": "amy"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "Slow change: still running (detached)" in out
+    assert "finished" in out and "passed: exit status 0" in out
+    assert "== done:" in out
+    assert (tmp_path / "marker").read_text().split() == ["start", "end"]
