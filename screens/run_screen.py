@@ -169,6 +169,10 @@ class RunScreen(PairingActions, RunActions):
         ev, state = message.event, self.run.state  # the newest state: events may arrive late
         for journal in self.query(JournalView):  # none until it is mounted (lazily)
             journal.add_event(ev)
+        health = (ev.get("facts") or {}).get("health") if ev.kind.value == "item.result" else None
+        if isinstance(health, dict) and not self.run.driving:  # a follower: the journaled round
+            self.post_message(HealthSnapshot({n: {**h, "checked": ev.ts}
+                                              for n, h in health.items()}))
         self.query_one(PhaseTree).refresh_state(state)
         changed = {ev.item} if ev.item else None
         if ev.item and ev.kind.value == "item.chosen":
