@@ -161,6 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             return Headless(run, ask, sys.stdout).main()
         finally:
+            run.close()  # the wheel is free at once for whoever resumes
             if notifier is not None:
                 notifier.close()
     finally:

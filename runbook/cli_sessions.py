@@ -102,6 +102,7 @@ def _resumed(args: argparse.Namespace, run: Run, reg: StepRegistry, interactive:
     try:
         return Headless(run, input if interactive else None, sys.stdout).main()
     finally:
+        run.close()
         if notifier is not None:
             notifier.close()
 

@@ -78,10 +78,15 @@ class WheelKeeper:
         self._thread.start()
 
     def _renew(self) -> None:
+        failures = 0
         while not self._stop.wait(self.ttl / 3):
             try:
                 ok = self.journal.renew_wheel(self.session_id, self.token, self.ttl)
+                failures = 0
             except Exception:  # a journal hiccup: try again next round, the lease has slack
+                failures += 1
+                if failures >= 3:  # the journal is closed or gone: the lease will expire
+                    return
                 continue
             if not ok:
                 self._stop.set()
