@@ -39,7 +39,7 @@ class ListWatch:
     def __init__(self, api: Any, path: str, on_list: OnList, on_event: OnEvent,
                  on_error: OnError = lambda text: None,
                  on_watching: Callable[[], object] = lambda: None, *, watch_seconds: int = 60,
-                 backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+                 backoff: tuple[float, float] = (0.5, 10.0), cached_list: bool = False) -> None:
         self.api = api
         self.path = path
         self.on_list = on_list
@@ -47,6 +47,10 @@ class ListWatch:
         self.on_error = on_error
         self.on_watching = on_watching
         self.watch_seconds = watch_seconds
+        # the first list may be served from the API server's cache (resourceVersion=0, as
+        # client-go's reflectors do), the watch bringing it up to date: fine for a display,
+        # not for a rollout check; lists after 410 Gone are consistent reads
+        self.cached_list = cached_list
         self.backoff = backoff
         self.resource_version = ""  # "" = list first; then the newest version seen
         self.lists = 0  # lists made so far (one, then one more per 410 Gone)
@@ -89,7 +93,8 @@ class ListWatch:
             _cut(resp)
 
     def _list(self) -> None:
-        body = get(self.api, self.path, timeout=LIST_TIMEOUT)
+        query: Query = [("resourceVersion", "0")] if self.cached_list and not self.lists else []
+        body = get(self.api, self.path, query, timeout=LIST_TIMEOUT)
         self.lists += 1
         if self._stop.is_set():
             return

@@ -78,7 +78,7 @@ class PodWatcher:
         self._stop = threading.Event()
         self.list_watch = ListWatch(api, f"/api/v1/namespaces/{namespace}/pods", self._listed,
                                     self._event, self._failed, self._watching,
-                                    watch_seconds=watch_seconds)
+                                    watch_seconds=watch_seconds, cached_list=True)
         self._threads = [
             threading.Thread(target=self.list_watch.run, daemon=True, name="pod-watch"),
             threading.Thread(target=self._emit_loop, daemon=True, name="pod-emit")]
