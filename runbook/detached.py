@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from runbook.detach import LogTail, live_supervisor, spawn, stop, watch
 from runbook.events import Ev, Event
 from runbook.itemlog import Listener
-from runbook.loader import source_of
 from runbook.paths import log_name
 from runbook.state import RunState, Status
 from runbook.stepkind import CancelToken, Outcome, StepResult
@@ -44,7 +43,7 @@ def execute_detached(run: Run, item_id: str, cancel: CancelToken,
                      listener: Listener | None) -> StepResult:
     spec = {"journal": run.journal.locator(), "session": run.meta.id, "item": item_id,
             "runbook": str(run.runbook.path), "variables": run.variables,
-            "runbook_text": source_of(run.runbook.content_hash),
+            "runbook_text": run.runbook.source or None,
             "runbook_hash": run.runbook.content_hash,
             # the environment as the driver has it (a rehearsal points it at its own world)
             "environment": {"values": dict(run.env.values), "namespace": run.env.namespace,

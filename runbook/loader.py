@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -30,15 +31,7 @@ TOP_KEYS = (
 )
 FORMAT_VERSION = 1
 
-__all__ = ["LoadError", "LoadFailed", "load", "load_text", "source_of"]
-
-_SOURCES: dict[str, str] = {}  # content hash -> text of the runbooks loaded lately
-_KEEP_SOURCES = 256
-
-
-def source_of(content_hash: str) -> str | None:
-    """The text a runbook was loaded from (a detached step loads exactly the same)."""
-    return _SOURCES.get(content_hash)
+__all__ = ["LoadError", "LoadFailed", "load", "load_text"]
 
 
 def load(path: str | Path, registry: StepRegistry) -> Runbook:
@@ -61,12 +54,7 @@ def load(path: str | Path, registry: StepRegistry) -> Runbook:
 def load_text(text: str, path: str, registry: StepRegistry) -> Runbook:
     # (surrogatepass: a lone surrogate, which no file decodes to, is refused below, located)
     content_hash = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    rb = _load_text(text, path, content_hash, registry)
-    _SOURCES.pop(content_hash, None)  # kept only for runbooks that load
-    _SOURCES[content_hash] = text
-    while len(_SOURCES) > _KEEP_SOURCES:
-        del _SOURCES[next(iter(_SOURCES))]
-    return rb
+    return replace(_load_text(text, path, content_hash, registry), source=text)
 
 
 def _load_text(text: str, path: str, content_hash: str, registry: StepRegistry) -> Runbook:

@@ -234,6 +234,8 @@ class Runbook:
     phases: tuple[Phase, ...]
     secret_keys: tuple[str, ...] = ()  # names of keys whose values are secrets
     rollback: str | None = None  # path of the rollback runbook, relative to this one
+    # the text it was loaded from: a detached step's supervisor loads exactly the same
+    source: str = field(default="", repr=False, compare=False)
 
     def all_items(self) -> tuple[Item, ...]:
         return tuple(i for p in self.phases for i in p.items())
