@@ -76,23 +76,23 @@ class PodTable(DataTable[Cell]):
                 if old is not None:
                     self._ready -= _ready(old)
                     self.remove_row(name)
-            rows = [(str(p["name"]), tuple(str(p.get(c, "")) for c in COLUMNS)) for p in changed]
+            rows = [(name, cells) for name, cells in
+                    ((str(p["name"]), tuple(str(p.get(c, "")) for c in COLUMNS)) for p in changed)
+                    if self._rows.get(name) != cells]
             self._widen(cells for _, cells in rows)
             for name, cells in rows:
                 old = self._rows.get(name)
                 if old is None:
                     self.add_row(*(Cell(c) for c in cells), key=name)
-                elif old != cells:
+                else:
                     self._ready -= _ready(old)
                     for col, a, b in zip(COLUMNS, old, cells, strict=True):
                         if a != b:
                             self.update_cell(name, col, Cell(b))
-                else:
-                    continue
                 self._rows[name] = cells
                 self._ready += _ready(cells)
-            if current_key in self._rows:
-                self.move_cursor(row=self.get_row_index(current_key))
+            if current_key in self._rows and self.get_row_index(current_key) != self.cursor_row:
+                self.move_cursor(row=self.get_row_index(current_key))  # rows above it went
         self.border_title = f"Pods: {len(self._rows)} ({self._ready} running and ready)"
 
     def _widen(self, rows: Iterable[tuple[str, ...]]) -> None:
