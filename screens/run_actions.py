@@ -158,8 +158,25 @@ class RunActions(Screen[None]):
             self.notify("automated: press r to run it (or o to override with a reason)",
                         severity="warning")
             return
+        asks = self.run.state.items[item.id].note_required
+        if asks:  # e.g. the advance notice: who sent it, and where
+            why = self.run.check(Ev.ITEM_CONFIRMED, item.id, {"note": "x"})
+            if why:
+                self.notify(why, title="Cannot confirm", severity="error")
+                return
+
+            def noted(note: str | None) -> None:
+                if note:
+                    self._confirm(item, note)
+
+            self.app.push_screen(ReasonModal(f"Confirm {self.run.text(item)}",
+                                             f"{asks[0].upper()}{asks[1:]} (journaled):"), noted)
+            return
+        self._confirm(item)
+
+    def _confirm(self, item: Item, note: str = "") -> None:
         try:
-            self.run.confirm(item.id)
+            self.run.confirm(item.id, note)
         except Refused as e:
             self.notify(str(e), title="Cannot confirm", severity="error")
             return
