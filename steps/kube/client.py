@@ -10,6 +10,7 @@ half a second, and the Pods pane should not wait for it.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
@@ -103,13 +104,31 @@ def get(api: Any, path: str, query: Query = (), timeout: Timeout = REQUEST_TIMEO
     from urllib3.exceptions import HTTPError
     resp = open_get(api, path, query, timeout)
     try:
-        return json.loads(resp.data or b"{}")
+        return _parse(resp.data or b"{}")
     except HTTPError as e:
         raise KubeError(f"API unreachable: {type(e).__name__}: {_short(e)}") from None
     except OSError as e:
         raise KubeError(f"API unreachable: {e}") from None
     finally:
         resp.release_conn()
+
+
+BIG_BODY = 1 << 20  # bytes
+
+
+def _parse(data: bytes) -> Any:
+    """A body's JSON; a big one (the list of a namespace of thousands of pods) with the
+    cyclic collector paused: parsing makes no cycles, and the collections its allocations
+    set off would scan the growing result again and again (three times the parse)."""
+    if len(data) < BIG_BODY:
+        return json.loads(data)
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return json.loads(data)
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def describe_api_error(e: Any) -> str:

@@ -7,7 +7,8 @@ for the batch before it, never after a fixed emit period; while the pane is busy
 changes to the same pod coalesce. The first batch is a screenful (FIRST_BATCH rows),
 so a big namespace shows its first rows while the table takes in the rest. Rows are
 plain dicts: name, ready, status, restarts, age, node, image. Ages are refreshed every
-AGE_TICK seconds.
+AGE_TICK seconds. A pod's JSON is kept only until its row is made: what stays is its
+resourceVersion, its row and its creation time, a small part of a big namespace's list.
 """
 
 from __future__ import annotations
@@ -39,20 +40,23 @@ def pod_row(pod: dict[str, Any], now: float) -> dict[str, Any]:
         "ready": f"{sum(1 for c in statuses if c.get('ready'))}/{len(containers)}",
         "status": pod_phase(pod),
         "restarts": sum(int(c.get("restartCount", 0)) for c in statuses),
-        "age": _age(pod["metadata"].get("creationTimestamp"), now),
+        "age": _age(_created(pod), now),
         "node": spec.get("nodeName", ""),
         "image": ", ".join(c.get("image", "") for c in containers),
     }
 
 
-def _age(created: str | None, now: float) -> str:
-    if not created:
-        return ""
+def _created(pod: dict[str, Any]) -> float | None:
     try:
-        t = datetime.fromisoformat(created).timestamp()
-    except ValueError:
+        return datetime.fromisoformat(pod["metadata"]["creationTimestamp"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _age(created: float | None, now: float) -> str:
+    if created is None:
         return ""
-    s = max(0, int(now - t))
+    s = max(0, int(now - created))
     if s < 120:
         return f"{s}s"
     if s < 7200:
@@ -68,9 +72,11 @@ class PodWatcher:
         self.namespace = namespace
         self.on_change = on_change
         self.on_status = on_status
-        self.pods: dict[str, dict[str, Any]] = {}  # the namespace's pods now, as JSON
+        self.versions: dict[str, str] = {}  # the namespace's pods now: resourceVersions
         self._pending: dict[str, dict[str, Any] | None] = {}  # changed (None: gone) since
         self._sent: dict[str, dict[str, Any]] = {}  # the rows the pane has (emit thread)
+        self._born: dict[str, float | None] = {}  # their creation times (emit thread)
+        self._age_due = False
         self._in_flight: float | None = None  # when the unacknowledged batch went out
         self._status = ""
         self._lock = threading.Lock()
@@ -106,13 +112,14 @@ class PodWatcher:
     def _listed(self, items: list[dict[str, Any]]) -> None:
         fresh = {p["metadata"]["name"]: p for p in items}
         with self._lock:
-            for name in self.pods.keys() - fresh.keys():
+            for name in self.versions.keys() - fresh.keys():
                 self._pending[name] = None
+            versions = {}
             for name, pod in fresh.items():
-                old = self.pods.get(name)
-                if old is None or _version(old) != _version(pod):
+                versions[name] = version = _version(pod)
+                if self.versions.get(name) != version:
                     self._pending[name] = pod
-            self.pods = fresh
+            self.versions = versions
         self._wake.set()
 
     def _event(self, kind: str, obj: dict[str, Any]) -> None:
@@ -121,10 +128,10 @@ class PodWatcher:
             return
         with self._lock:
             if kind == "DELETED":
-                self.pods.pop(name, None)
+                self.versions.pop(name, None)
                 self._pending[name] = None
             else:
-                self.pods[name] = obj
+                self.versions[name] = _version(obj)
                 self._pending[name] = obj
         self._wake.set()
 
@@ -154,15 +161,15 @@ class PodWatcher:
             with self._lock:
                 self._wake.clear()
                 now = time.monotonic()
-                if now >= next_tick:  # ages move on: look at every pod again
+                if now >= next_tick:  # ages move on
                     next_tick = now + AGE_TICK
-                    for name, pod in self.pods.items():
-                        self._pending.setdefault(name, pod)
+                    self._age_due = True
                 if self._in_flight is not None and now - self._in_flight < ACK_TIMEOUT:
                     continue  # the pane has not taken the last batch yet
                 batch = self._take(FIRST_BATCH if not self._sent else len(self._pending))
-            if batch:
-                self._send(batch)
+                aged, self._age_due = self._age_due, False
+            if batch or aged:
+                self._send(batch, aged)
 
     def _take(self, limit: int) -> dict[str, dict[str, Any] | None]:
         """Up to `limit` pending changes (under the lock)."""
@@ -174,24 +181,30 @@ class PodWatcher:
             self._wake.set()  # the rest follows
         return batch
 
-    def _send(self, batch: dict[str, dict[str, Any] | None]) -> None:
+    def _send(self, batch: dict[str, dict[str, Any] | None], aged: bool) -> None:
         now = time.time()
-        changed: list[dict[str, Any]] = []
+        changed: dict[str, dict[str, Any]] = {}
         removed: list[str] = []
         for name, pod in batch.items():
             if pod is None:
+                self._born.pop(name, None)
                 if self._sent.pop(name, None) is not None:
                     removed.append(name)
                 continue
             row = pod_row(pod, now)
+            self._born[name] = _created(pod)
             if self._sent.get(name) != row:
-                self._sent[name] = row
-                changed.append(row)
+                self._sent[name] = changed[name] = row
+        if aged:  # rows whose age reads differently now
+            for name, row in self._sent.items():
+                age = _age(self._born.get(name), now)
+                if age != row["age"] and name not in changed:
+                    self._sent[name] = changed[name] = {**row, "age": age}
         if not changed and not removed:
             return
         with self._lock:
             self._in_flight = time.monotonic()
-        self.on_change(changed, removed)
+        self.on_change(list(changed.values()), removed)
 
 
 def _version(pod: dict[str, Any]) -> str:

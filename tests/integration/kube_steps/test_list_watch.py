@@ -10,7 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from runbook.sandbox.kube.resources import DEPLOYMENT
+from steps.kube import pod_watch
 from steps.kube.list_watch import ListWatch
 from steps.kube.pod_watch import PodWatcher
 from tests.integration.conftest import KubeSandbox
@@ -113,7 +116,8 @@ def test_close_cuts_an_open_watch_at_once(kube: KubeSandbox) -> None:
 
 
 def test_pod_watcher_sends_changed_rows_when_the_last_batch_is_taken(
-        kube: KubeSandbox) -> None:
+        kube: KubeSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pod_watch, "AGE_TICK", 1.0)
     batches: list[tuple[list[dict[str, Any]], list[str]]] = []
     statuses: list[str] = []
     w = PodWatcher(kube.api_client(), kube.namespace,
@@ -147,6 +151,11 @@ def test_pod_watcher_sends_changed_rows_when_the_last_batch_is_taken(
 
         assert until(removed_two)  # two pods gone, named
         assert all(n.startswith("api-gateway-") for _, r in batches for n in r)
+
+        seen = len(batches)  # no pod changes now, but their ages (in seconds) move on
+        assert until(lambda: (w.ack(), len(batches) > seen + 1)[1], timeout=5)
+        aged = {r["name"]: r["age"] for c, _ in batches[seen:] for r in c}
+        assert len(aged) > 10 and all(a.endswith("s") for a in aged.values())
     finally:
         w.stop()
     assert w.list_watch.lists == 1
