@@ -6,12 +6,14 @@ over a pipe (secrets never travel on a command line), and watches: it tails the
 item's log file for the log pane, folds in the events the supervisor journals, and
 sends SIGTERM to cancel. The supervisor writes intent, facts and result to the
 journal itself, so the step's result lands even when nobody is watching any more.
-A `running/<item>.json` file in the session folder names the live supervisor; a
-resumed session re-attaches to it, or finds its result in the journal.
+A `running/<item>.json` file in the session folder names the live supervisor (only
+the one holding the item's `running/<item>.lock` writes it); a resumed session
+re-attaches to it, or finds its result in the journal.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -27,6 +29,7 @@ from runbook.itemlog import Listener
 from runbook.paths import log_name
 
 POLL_SECONDS = 0.1  # how often the watcher tails the log and looks for the result
+REFUSED = 3  # exit status of a supervisor refused its item (the rules, or another one runs it)
 START_TIMEOUT = 60.0  # how long a supervisor may take to journal its start
 TAIL_LINES = 500  # lines of an existing log shown when re-attaching
 
@@ -40,6 +43,21 @@ class Supervisor:
 
 def pidfile(session_dir: Path, item_id: str) -> Path:
     return session_dir / "running" / (log_name(item_id)[:-4] + ".json")
+
+
+def claim(session_dir: Path, item_id: str) -> int | None:
+    """Lock running/<item>.lock for this supervisor's lifetime (the kernel drops the lock however the
+    process ends); None while another supervisor holds it. Only the holder writes the item's pid
+    file: a second supervisor for the same item must not overwrite, then delete, the first one's."""
+    path = pidfile(session_dir, item_id).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)  # not inherited by the step (PEP 446)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def write_pidfile(session_dir: Path, item_id: str) -> Path:

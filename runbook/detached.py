@@ -11,7 +11,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runbook.detach import LogTail, live_supervisor, spawn, stop, watch
+from runbook.detach import REFUSED, LogTail, live_supervisor, spawn, stop, watch
 from runbook.events import Ev, Event
 from runbook.itemlog import Listener
 from runbook.paths import log_name
@@ -56,9 +56,12 @@ def execute_detached(run: Run, item_id: str, cancel: CancelToken,
     outcome, result = _follow(run, item_id, after, proc.pid, proc, tail, cancel)
     if outcome != "left":  # (left: it runs on; subprocess reaps it if we outlive it)
         proc.wait()
-    if outcome == "died" and result is None and not _started_since(run, item_id, after):
+    # refused, it did nothing: an intent seen meanwhile is another supervisor's (whose driver died
+    # before it was journaled), not an interruption of ours
+    refused = proc.returncode == REFUSED
+    if outcome == "died" and result is None and (refused or not _started_since(run, item_id, after)):
         why = _last_error(run.dir, item_id) or f"exit status {proc.returncode}"
-        if why.startswith("refused: "):
+        if refused or why.startswith("refused: "):
             raise SupervisorRefused(why.removeprefix("refused: "))
         return StepResult(Outcome.FAILED, f"the detached step did not start: {why}")
     return _settle(run, item_id, outcome, result, proc.pid)

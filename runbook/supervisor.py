@@ -3,8 +3,11 @@
 It reads its orders (journal, session, item, values) as JSON on stdin, opens the
 session as the driver's agent, runs the one item through the executor (which
 journals intent, facts and result, and writes the item's log file) and exits.
-SIGTERM or SIGINT cancel the step; SIGHUP is ignored: the terminal that started it
-may be gone. Whatever goes wrong is written to stderr, which is the item's
+It first claims the item (a lock on `running/<item>.lock`, dropped however it ends):
+a second supervisor for a claimed item (its driver died before the first journaled
+anything, and a resume ran the item again) is refused, exit status 3, and leaves the
+first one's pid file alone. SIGTERM or SIGINT cancel the step; SIGHUP is ignored: the
+terminal that started it may be gone. Whatever goes wrong is written to stderr, which is the item's
 `running/<item>.err` file, on one line.
 """
 
@@ -17,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from runbook.detach import reason_file, write_pidfile
+from runbook.detach import REFUSED, claim, live_supervisor, reason_file, write_pidfile
 from runbook.journal import JournalError
 from runbook.journal_store import open_journal
 from runbook.loader import LoadFailed, load, load_text
@@ -66,6 +69,12 @@ def supervise(registry: StepRegistry) -> int:
         print(f"runbook _step: {e}", file=sys.stderr)
         return 2
     run.redactor.add(spec.get("secrets") or [])
+    if claim(run.dir, item) is None:  # another supervisor runs it (its driver died, a resume ran it)
+        other = live_supervisor(run.dir, item)
+        print(f"refused: {item}: already running (supervisor pid {other.pid if other else '?'})",
+              file=sys.stderr)
+        journal.close()
+        return REFUSED
     where.append((run.dir, item))
     reason_file(run.dir, item).unlink(missing_ok=True)
     path = write_pidfile(run.dir, item)
@@ -73,7 +82,7 @@ def supervise(registry: StepRegistry) -> int:
         run.execute(item, token, None, detach=False)
     except Refused as e:
         print(f"refused: {e}", file=sys.stderr)
-        return 3
+        return REFUSED
     finally:
         path.unlink(missing_ok=True)
         journal.close()
