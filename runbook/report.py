@@ -55,7 +55,11 @@ def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> di
             items[iid].reason = st.reason
     timeline: list[dict[str, Any]] = []
     overrides: list[dict[str, Any]] = []
+    people: list[dict[str, Any]] = []  # guards passed or warned, co-signs, the wheel, followers
     for ev in events:
+        if ev.kind in PEOPLE:
+            people.append({"time": _ts(ev.ts), "what": ev.kind.value, "item": ev.item,
+                           "actor": ev.actor, "detail": _detail(ev)})
         timeline.append({"seq": ev.seq, "time": _ts(ev.ts), "event": ev.kind.value,
                          "item": ev.item, "actor": ev.actor})
         if ev.kind in (Ev.ITEM_OVERRIDDEN, Ev.GUARD_OVERRIDE, Ev.ITEM_SKIPPED):
@@ -101,6 +105,7 @@ def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> di
         "expected_total": format_range(runbook.expected_total()) if runbook else "",
         "items": [vars(r) for r in items.values()],
         "overrides": overrides,
+        "guards_and_pairing": people,
         "failures": [vars(r) for r in items.values() if r.status in ("failed", "needs-reconcile")],
         "versions": _versions(items.values()),
         "backups": [{"item": r.id, **{k: r.facts.get(k) for k in ("file", "bytes", "sha256",
@@ -109,6 +114,19 @@ def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> di
                     and r.facts.get("sha256")],
         "timeline": timeline,
     }
+
+
+PEOPLE = (Ev.GUARD_CONFIRMED, Ev.GUARD_WARNING, Ev.ITEM_COSIGNED, Ev.WHEEL_PASSED,
+          Ev.WHEEL_REQUESTED, Ev.FOLLOWER_JOINED, Ev.FOLLOWER_LEFT)
+
+
+def _detail(ev: Event) -> str:
+    if ev.kind is Ev.WHEEL_PASSED:
+        why = f": {ev.get('reason')}" if ev.get("reason") else ""
+        return f"{ev.get('how')} from {ev.get('from')} to {ev.get('to')}{why}"
+    if ev.kind is Ev.ITEM_COSIGNED:
+        return "co-signed (two-person rule)"
+    return str(ev.get("reason") or ev.get("guard") or "")
 
 
 def _versions(items: Any) -> dict[str, Any]:
@@ -159,6 +177,12 @@ def to_markdown(report: dict[str, Any]) -> str:
         out += ["", "## Overrides and skips", ""]
         for o in r["overrides"]:
             out.append(f"- {o['time']} **{o['what']}** `{o['item']}` by {o['actor']}: {o['reason']}")
+    if r.get("guards_and_pairing"):
+        out += ["", "## Guards and pairing", ""]
+        for p in r["guards_and_pairing"]:
+            what = f"{p['what']} `{p['item']}`" if p["item"] else p["what"]
+            detail = f": {p['detail']}" if p["detail"] else ""
+            out.append(f"- {p['time']} **{what}** by {p['actor']}{detail}")
     versions = r.get("versions") or {}
     if versions.get("before") or versions.get("after"):
         out += ["", "## Versions", "", "| deployment | before | after |", "|---|---|---|"]

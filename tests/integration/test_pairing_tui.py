@@ -21,6 +21,7 @@ from runbook.events import Ev
 from runbook.journal_store import open_journal
 from runbook.loader import load_text
 from runbook.operator import Operator
+from runbook.report import build, to_markdown
 from runbook.run import Refused, Run
 from runbook.state import Status, fold
 from screens.app import AppConfig, RunbookApp, build_app
@@ -180,6 +181,12 @@ async def test_two_terminals_drive_follow_cosign_hand_over_take_over(locator: st
     takeover = next(e for e in j1.events(alice.meta.id) if e.get("how") == "takeover")
     assert takeover.get("reason") == "bob dropped off the call" and takeover.get("from") == \
         "bob@jump"
+    md = to_markdown(build(j1.session(alice.meta.id), j1.events(alice.meta.id), rb))
+    section = md.split("## Guards and pairing", 1)[1]
+    assert "**item.cosigned `migrate`** by bob@jump" in section
+    assert "handover from alice@jump to bob@jump" in section
+    assert "takeover from bob@jump to alice@jump: bob dropped off the call" in section
+    assert "**follower.joined** by bob@jump" in section
     final = fold(rb, "shared", j2.iter_events(alice.meta.id))
     assert final.items == alice.state.items == bob.state.items
     assert final.driver == "alice@jump"
