@@ -1,0 +1,68 @@
+"""Many followers on one session: each sees the driver's events, each is listed, each leaves."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from runbook.journal import Journal
+from runbook.loader import load_text
+from runbook.operator import Operator
+from runbook.run import Run
+from runbook.state import Status
+from steps import default_registry
+
+RUNBOOK = """
+runbook: 1
+title: Followers
+environments: {local: {}}
+phases:
+  - id: p
+    title: P
+    sections:
+      - id: s
+        title: S
+        items:
+          - {id: a, title: A}
+          - {id: b, title: B}
+"""
+
+
+def test_many_followers_see_the_driver_live(tmp_path: Path) -> None:
+    reg = default_registry()
+    rb = load_text(RUNBOOK, "f.yaml", reg)
+    db = tmp_path / "journal.db"
+    driver = Run.start(Journal(db), rb, "local", {}, reg, Operator("alice", "h1", ""), False)
+    followers = [Run.attach(Journal(db), driver.meta, rb, reg, Operator(f"f{n}", "h2", ""))
+                 for n in range(4)]
+    stop = threading.Event()
+
+    def follow(run: Run) -> None:  # what the TUI's SessionFollower does
+        while not stop.is_set():
+            if run.journal.wait(run.meta.id, run.state.last_seq, 0.1):
+                run.sync()
+
+    threads = [threading.Thread(target=follow, args=(f,)) for f in followers]
+    for t in threads:
+        t.start()
+    try:
+        driver.sync()
+        assert sorted(driver.state.followers.values()) == [f"f{n}@h2" for n in range(4)]
+        driver.confirm("a")
+        seen = time.monotonic()
+        while not all(f.state.items["a"].status is Status.CONFIRMED for f in followers):
+            assert time.monotonic() - seen < 5, "a follower did not see the confirmation"
+            time.sleep(0.01)
+        followers[0].close()  # one leaves
+        driver.confirm("b")
+        deadline = time.monotonic() + 5
+        while not all(f.state.items["b"].status is Status.CONFIRMED for f in followers[1:]):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert sorted(followers[1].state.followers.values()) == [f"f{n}@h2" for n in (1, 2, 3)]
+        assert all(f.state.driver == "alice@h1" and not f.driving for f in followers)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
