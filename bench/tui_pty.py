@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from term_screen import Screen
 from tui_common import (
     ANSI,
     COLS,
@@ -54,6 +55,7 @@ class PtyApp:
         self.first_byte: float | None = None
         self.eof = False
         self.watch: Watch | None = None
+        self.screen = Screen()  # what a terminal shows: the app writes only changed cells
         self._stop = False
 
         def ctty() -> None:  # runs after setsid(): make the pty our controlling terminal
@@ -94,6 +96,7 @@ class PtyApp:
                 if self.first_byte is None:
                     self.first_byte = now
                 self.buf += data
+                self.screen.feed(data)
                 w = self.watch
                 if w is not None:
                     self._scan(w, now)
@@ -107,12 +110,18 @@ class PtyApp:
         end = self.base + len(self.buf)
         lo = max(w.start, w.scanned - 4096, self.base)  # overlap: a match may straddle chunks
         window = bytes(self.buf[lo - self.base:])
+        shown = None
         for name, pat in w.patterns.items():
             if name in w.found:
                 continue
             m = pat.search(window)
             if m:
                 w.found[name] = (now, lo + m.start())
+                continue
+            if shown is None:  # a text sent in pieces (only its changed cells) is on screen
+                shown = "\n".join(self.screen.lines()).encode()
+            if pat.search(shown):
+                w.found[name] = (now, end)
         w.scanned = end
 
     def wait_for(self, patterns: dict[str, str], start: int, timeout: float,

@@ -17,6 +17,7 @@ from runbook.run import Run
 from runbook.stepkind import StepRegistry
 from screens.bridge import freeze_heap
 from screens.modals.setup_screen import SetupResult, SetupScreen
+from screens.pacing import Pacer
 from screens.run_screen import BINDINGS, RunScreen
 
 
@@ -46,9 +47,11 @@ class RunbookApp(App[int]):
         self.notifier: object | None = None
         self.lock: object | None = None
         self.lock_error = ""
+        self.pacer = Pacer(self)  # frame rate and log drain within a byte budget (slow links)
         freeze_heap("start")
 
     def on_mount(self) -> None:
+        self.pacer.start()
         c = self.config
         if self.current_run is not None:  # a resumed session
             from steps.notify import attach_notifier

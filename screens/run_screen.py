@@ -16,6 +16,7 @@ from runbook.state import Status
 from screens.bridge import Bridge, PodsFeed, freeze_heap
 from screens.follow import SessionFollower
 from screens.messages import HealthSnapshot, PodsChanged, PodsSnapshot, PodsStatus, RunEvent
+from screens.pacing import paced_interval
 from screens.pairing_actions import PairingActions
 from screens.run_actions import RunActions
 from screens.widgets.contacts import Contacts
@@ -103,7 +104,7 @@ class RunScreen(PairingActions, RunActions):
         tree = self.query_one(PhaseTree)
         tree.refresh_state(self.run.state)
         self._show_section(self.run.runbook.phases[self.run.state.phase].sections[0])
-        self.set_interval(0.1, self._drain_output)
+        paced_interval(self, self._drain_output)  # 100 ms, longer when output is heavy
         self.set_interval(1.0, self._tick)
         self._layout(self.app.size.width)
         self.query_one(ItemList).focus()

@@ -1,4 +1,11 @@
-"""The live log of the selected item: bounded, batched, follows the tail only at the bottom."""
+"""The live log of the selected item: bounded, batched, follows the tail only at the bottom.
+
+A batch (one drain of the output bridge: 100 ms of output, longer when the pacer slows the
+app down over a slow link) is one write to the `Log` and one repaint of what it shows,
+however many lines it has. Once the Log holds MAX_LINES, Textual prunes the oldest and
+refreshes only the rows of the new lines, which then lie past its end: the pane would
+stay frozen on old lines, so a batch that prunes repaints the pane itself.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +49,12 @@ class LogPane(Vertical):
         self._header()
 
     def append(self, lines: list[str], total: int) -> None:
-        self.query_one(Log).write_lines(lines)
+        log = self.query_one(Log)
+        lines = lines[-MAX_LINES:]  # the others would be pruned at once
+        prunes = len(log.lines) + len(lines) > MAX_LINES
+        log.write_lines(lines)
+        if prunes:
+            log.refresh()
         self.total = total
         self.shown = min(self.shown + len(lines), MAX_LINES)
         self._header()
