@@ -27,6 +27,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/services.py
 	$(BIN)/python bench/kube.py
 	$(BIN)/python bench/tui.py --quick
+	$(BIN)/python bench/pairing.py
 
 venv: $(VENV)/.installed
 
