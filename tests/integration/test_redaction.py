@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from runbook.journal import Journal
 from runbook.loader import load_text
 from runbook.operator import Operator
@@ -44,9 +46,10 @@ phases:
 """
 
 
-def test_no_secret_in_any_file_or_report(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["check", "action"])  # an action runs in a detached supervisor
+def test_no_secret_in_any_file_or_report(tmp_path: Path, kind: str) -> None:
     reg = default_registry()
-    rb = load_text(RB, str(tmp_path / "r.yaml"), reg)
+    rb = load_text(RB.replace("kind: check", f"kind: {kind}"), str(tmp_path / "r.yaml"), reg)
     journal = Journal(tmp_path / "state" / "journal.db")
     url = f"postgresql://deploy:{PASSWORD}@db.example:5432/app"
     run = Run.start(journal, rb, "local", {"API_TOKEN": TOKEN, "DB_URL": url}, reg,
@@ -54,6 +57,7 @@ def test_no_secret_in_any_file_or_report(tmp_path: Path) -> None:
     seen: list[str] = []
     result = run.execute("leak", listener=lambda item, lines: seen.extend(lines))
     assert result.outcome.value == "failed"
+    assert run.detaches(rb.item("leak")) is (kind == "action")
     log = (run.dir / "logs" / "leak.log").read_text()
     assert "whole: •••" in log and "split: ••• and more" in log
     assert "url: postgresql://deploy:•••@db.example:5432/app" in log
