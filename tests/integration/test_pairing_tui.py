@@ -105,9 +105,9 @@ async def test_two_terminals_drive_follow_cosign_hand_over_take_over(locator: st
 
             # what the driver does appears in the follower
             await dp.press("c")  # confirm "look", the first item
-            lag = await until(pilots, lambda: bob.state.items["look"].status is Status.CONFIRMED,
-                              "bob sees the confirmation")
-            assert lag < 1.0  # (bench/pairing.py measures it: target 250 ms)
+            # (how fast: bench/pairing.py measures it; the target is 250 ms)
+            await until(pilots, lambda: bob.state.items["look"].status is Status.CONFIRMED,
+                        "bob sees the confirmation")
 
             # bob is read-only
             with pytest.raises(Refused, match="alice@jump is driving: you are following"):
