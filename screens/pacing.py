@@ -253,6 +253,8 @@ class Pacer:
     def _apply(self, fps: float) -> None:
         self.fps = fps
         for screen in list(self.app.screen_stack):
+            if fps >= MAX_FPS and not isinstance(getattr(screen, _TIMER_ATTR, None), FrameTimer):
+                continue  # full rate: Textual's own timer does it (until output must be paced)
             install_frame_timer(screen, 1.0 / fps)
 
     @property
