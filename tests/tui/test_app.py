@@ -150,7 +150,8 @@ async def test_cancel_running_shell_item_kills_it(make_app: MakeApp) -> None:
         screen(app).select_item("long")
         await pilot.press("r")
         await wait_for(pilot, lambda: bool(processes_with(LONG_ARG)))
-        assert status(app, "long") is Status.RUNNING
+        # the detached step journals its intent; this terminal folds it in on its next look
+        await wait_for(pilot, lambda: status(app, "long") is Status.RUNNING)
         await pilot.press("c")  # cannot confirm a running item
         assert status(app, "long") is Status.RUNNING
         await pilot.press("x")
@@ -165,6 +166,7 @@ async def test_quit_while_running_asks_then_cancels(make_app: MakeApp) -> None:
         screen(app).select_item("long")
         await pilot.press("r")
         await wait_for(pilot, lambda: bool(processes_with(LONG_ARG)))
+        await wait_for(pilot, lambda: status(app, "long") is Status.RUNNING)
         await pilot.press("q")
         assert isinstance(app.screen, QuitModal)
         await pilot.press("n")
