@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -103,3 +103,23 @@ async def wait_for(pilot: object, predicate: Callable[[], bool], timeout: float 
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
         await pilot.pause()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def no_step_left_behind() -> Iterator[None]:
+    """A test that fails mid-way leaves its detached `long` step running (steps outlive
+    their terminal, by design): end it, so that the next test does not count it."""
+    yield
+    import signal
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if LONG_ARG.encode() in argv:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
