@@ -30,7 +30,6 @@ from runbook.paths import log_name
 
 POLL_SECONDS = 0.1  # how often the watcher tails the log and looks for the result
 REFUSED = 3  # exit status of a supervisor refused its item (the rules, or another one runs it)
-START_TIMEOUT = 60.0  # how long a supervisor may take to journal its start
 TAIL_LINES = 500  # lines of an existing log shown when re-attaching
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runbook.detach import REFUSED, LogTail, live_supervisor, spawn, stop, watch
+from runbook.detach import REFUSED, TAIL_LINES, LogTail, live_supervisor, spawn, stop, watch
 from runbook.events import Ev, Event
 from runbook.itemlog import Listener
 from runbook.paths import log_name
@@ -73,7 +73,7 @@ def reattach(run: Run, item_id: str, cancel: CancelToken,
     sup = live_supervisor(run.dir, item_id)
     after = _last_start(run, item_id)
     log = run.dir / "logs" / log_name(item_id)
-    tail = LogTail(log, item_id, listener, from_end=False, backlog=500)
+    tail = LogTail(log, item_id, listener, from_end=False, backlog=TAIL_LINES)
     if sup is None:
         run.sync()
         return _settle(run, item_id, "died", _result(run, item_id, after), 0)
