@@ -7,6 +7,7 @@ transaction, so several processes may append to one session safely.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -82,30 +83,96 @@ class JournalError(Exception):
     pass
 
 
+class _Shared:
+    """One SQLite connection per journal file per process, shared by every `Journal` on it.
+
+    SQLite's locks are POSIX advisory locks, which belong to the process and the file: any
+    close() of any descriptor of the file drops all of them. A second connection in the same
+    process is handled by SQLite itself (it shares one lock table per inode), but one is
+    still a second truth to keep in step, and `data_version` does not move for commits of
+    the same connection. So a process opens each journal once; `writes` counts its own
+    commits, which `wait` watches beside `data_version` (others' commits).
+    """
+
+    def __init__(self, key: str, db: sqlite3.Connection) -> None:
+        self.key = key
+        self.db = db
+        self.lock = threading.Lock()
+        self.users = 0
+        self.writes = 0
+
+
+_OPEN: dict[str, _Shared] = {}
+_OPEN_LOCK = threading.Lock()
+FILE_MODE = 0o666  # less the umask: a team's group may share a journal (SQLite's own is 0644)
+
+
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open (creating through SQLite) and set up one connection; nothing but SQLite ever
+    opens, truncates or closes the file or its -wal/-shm."""
+    created = not path.exists()
+    db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        if created:
+            # chmod touches no descriptor (so no lock); the -wal and -shm SQLite makes later
+            # take the database file's mode
+            with contextlib.suppress(OSError):
+                os.chmod(path, FILE_MODE & ~_umask())
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._closed = False
         try:
-            # created as 0666 less the umask (SQLite's own 0644 would keep a team's group
-            # out of a shared journal); its -wal and -shm files take the same mode
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o666))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError:
-            pass  # read-only, or not creatable: sqlite's own error says it better
-        try:
-            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise JournalError(f"{self.path}: cannot open journal: {e}") from None
+            pass  # sqlite's own error says it better
+        key = os.path.realpath(self.path)
+        with _OPEN_LOCK:
+            shared = _OPEN.get(key)
+            if shared is None:
+                try:
+                    shared = _Shared(key, _connect(self.path))
+                except sqlite3.DatabaseError as e:
+                    raise JournalError(f"{self.path}: cannot open journal: {e}") from None
+                _OPEN[key] = shared
+            shared.users += 1
+        self._shared = shared
+        self._db = shared.db
+        self._lock = shared.lock
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Let go of the shared connection; the last `Journal` on the file closes it."""
+        with _OPEN_LOCK:
+            if self._closed:
+                return
+            self._closed = True
+            shared = self._shared
+            shared.users -= 1
+            if shared.users > 0:
+                return
+            _OPEN.pop(shared.key, None)
+        with shared.lock:
+            shared.db.close()
 
     def create_session(self, meta: SessionMeta) -> None:
         row = asdict(meta)
@@ -168,6 +235,7 @@ class Journal:
                     (session_id, seq, when, kind.value, item, actor, text),
                 )
                 db.execute("COMMIT")
+                self._shared.writes += 1
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
@@ -177,10 +245,11 @@ class Journal:
     def wait(self, session_id: str, after: int, timeout: float) -> bool:
         """Poll SQLite's data_version (it moves when another connection commits)."""
         deadline = time.monotonic() + timeout
-        seen = -1
+        seen: tuple[int, int] | None = None
         while True:
             with self._lock:
-                (version,) = self._db.execute("PRAGMA data_version").fetchone()
+                (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
+                version = (data_version, self._shared.writes)  # others' commits, then ours
                 if version != seen:
                     seen = version
                     (last,) = self._db.execute(
