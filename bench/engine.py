@@ -30,15 +30,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import runbook.executor as executor_module  # noqa: E402
-from runbook.events import Ev, Event  # noqa: E402
-from runbook.journal import Journal  # noqa: E402
-from runbook.loader import load, load_text  # noqa: E402
-from runbook.model import ItemKind, Runbook  # noqa: E402
-from runbook.operator import current  # noqa: E402
-from runbook.run import Run  # noqa: E402
-from runbook.state import fold  # noqa: E402
-from runbook.stepkind import CancelToken, Outcome  # noqa: E402
+import runbook.execute.executor as executor_module  # noqa: E402
+from runbook.execute.stepkind import CancelToken, Outcome  # noqa: E402
+from runbook.format.loader import load, load_text  # noqa: E402
+from runbook.format.model import ItemKind, Runbook  # noqa: E402
+from runbook.journal.sqlite import Journal  # noqa: E402
+from runbook.rules.events import Ev, Event  # noqa: E402
+from runbook.rules.state import fold  # noqa: E402
+from runbook.session.operator import current  # noqa: E402
+from runbook.session.run import Run  # noqa: E402
 from steps import default_registry  # noqa: E402
 
 BUNDLED = REPO / "runbooks" / "creatorbridge-deploy.yaml"
@@ -272,7 +272,7 @@ def _step_breakdown(run: Run, listener: Callable[[str, list[str]], None]) -> dic
 
 
 def _meta(sid: str, tmp: Path) -> Any:
-    from runbook.journal import SessionMeta
+    from runbook.journal.sqlite import SessionMeta
     return SessionMeta(id=sid, created=time.time(), runbook_path="bench.yaml",
                        runbook_title="bench", runbook_hash="0", env="local", dry_run=False,
                        operator="bench", host="host", ssh="", kube_context="", variables={},

@@ -64,7 +64,7 @@ def rss_kib(pid: int) -> int:
 def bench_a(root: Path, rollouts: int) -> None:
     from kubernetes import client
 
-    from runbook.stepkind import CancelToken, Outcome, StepContext
+    from runbook.execute.stepkind import CancelToken, Outcome, StepContext
     from steps.kube.client import api_client, forget_clients
     from steps.kube.deploy import RolloutStatusStep
     from steps.kube.rollout import DeploymentWatch
@@ -139,9 +139,9 @@ def bench_a(root: Path, rollouts: int) -> None:
 
 
 def make_app(root: Path, ns: str) -> Any:
-    from runbook.journal import Journal
-    from runbook.loader import load_text
-    from runbook.operator import Operator
+    from runbook.format.loader import load_text
+    from runbook.journal.sqlite import Journal
+    from runbook.session.operator import Operator
     from screens.app import AppConfig, build_app
     from steps import default_registry
     text = (f"runbook: 1\ntitle: Pods bench\nenvironments:\n"

@@ -16,8 +16,8 @@ b. the real app (`runbook run`, in a pty) behind an emulated 256 kbit/s link (32
    SSH channel) while one step floods 50,000 lines/s: key -> screen latency p95 (< 250 ms),
    bytes/s crossing the link while busy (< 24 KiB/s) and when idle (< 1 KiB/s).
 
-What keeps b within its targets: screens/pacing.py (frame rate and log drain paced to a
-byte budget; input lifts the rate at once) and screens/frame_diff.py (only changed cells
+What keeps b within its targets: screens/terminal/pacing.py (frame rate and log drain paced to a
+byte budget; input lifts the rate at once) and screens/terminal/frame_diff.py (only changed cells
 are written).
 """
 

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runbook.journal_store import open_journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.run import Run
-from runbook.state import Status
+from runbook.format.loader import load_text
+from runbook.journal.store import open_journal
+from runbook.rules.state import Status
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from screens.app import AppConfig, build_app
 from screens.messages import RunEvent
-from screens.run_screen import RunScreen
+from screens.run.screen import RunScreen
 from steps import default_registry
 
 ALICE = Operator("alice", "jump", "")

@@ -27,12 +27,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runbook.journal import Journal  # noqa: E402
-from runbook.loader import load  # noqa: E402
-from runbook.model import ItemKind  # noqa: E402
-from runbook.operator import Operator  # noqa: E402
+from runbook.format.loader import load  # noqa: E402
+from runbook.format.model import ItemKind  # noqa: E402
+from runbook.journal.sqlite import Journal  # noqa: E402
+from runbook.rules.state import Status  # noqa: E402
 from runbook.sandbox.world import Sandbox  # noqa: E402
-from runbook.state import Status  # noqa: E402
+from runbook.session.operator import Operator  # noqa: E402
 from screens.app import AppConfig, build_app  # noqa: E402
 from steps import default_registry  # noqa: E402
 

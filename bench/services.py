@@ -4,7 +4,7 @@ Prints one line per figure with its target next to it, and exits 1 if a figure m
 target. Loopback only; everything it starts it stops; about 30-60 s in all.
 
 Figures:
-  http.health round     one round of steps/http_health.py over ten local endpoints that
+  http.health round     one round of steps/http/health.py over ten local endpoints that
                         answer in 50-300 ms: against the slowest endpoint and against the
                         sequential sum (the round is concurrent), median of several rounds
   http.health hung      the same with one endpoint that never answers and a 1 s timeout
@@ -36,11 +36,11 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runbook.loader import load  # noqa: E402
-from runbook.model import Service  # noqa: E402
-from runbook.stepkind import CancelToken, Outcome, StepContext  # noqa: E402
+from runbook.execute.stepkind import CancelToken, Outcome, StepContext  # noqa: E402
+from runbook.format.loader import load  # noqa: E402
+from runbook.format.model import Service  # noqa: E402
 from steps import default_registry  # noqa: E402
-from steps.http_health import HttpHealth  # noqa: E402
+from steps.http.health import HttpHealth  # noqa: E402
 
 BUNDLED = REPO / "runbooks" / "creatorbridge-deploy.yaml"
 DELAYS_MS = (50, 80, 110, 140, 170, 200, 230, 260, 280, 300)  # ten endpoints

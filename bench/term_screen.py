@@ -1,6 +1,6 @@
 """What a terminal shows, for the benches: fed the app's output, it keeps the screen's text.
 
-The app writes only the cells that change (screens/frame_diff.py), so a text that is
+The app writes only the cells that change (screens/terminal/frame_diff.py), so a text that is
 already partly on screen (an item's id beside the one before it, "id c01" -> "id c02") does
 not reach the terminal in one piece: waits for something to show look here rather than in
 the byte stream.

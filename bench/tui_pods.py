@@ -44,10 +44,10 @@ async def _pods_bench(tmp: Path, samples: int) -> list[str]:
     from textual import events
     from textual._compositor import CompositorUpdate
 
-    from runbook.cli import resolve_for_form
-    from runbook.journal import Journal
-    from runbook.loader import load
-    from runbook.operator import Operator
+    from runbook.cli.main import resolve_for_form
+    from runbook.format.loader import load
+    from runbook.journal.sqlite import Journal
+    from runbook.session.operator import Operator
     from screens.app import AppConfig, build_app
     from screens.messages import PodsSnapshot
     from screens.widgets.pod_table import PodTable

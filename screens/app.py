@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
-from runbook.journal_store import JournalStore, open_journal
-from runbook.model import Runbook
-from runbook.operator import Operator
-from runbook.run import Run
-from runbook.stepkind import StepRegistry
-from screens.bridge import freeze_heap
+from runbook.execute.stepkind import StepRegistry
+from runbook.format.model import Runbook
+from runbook.journal.store import JournalStore, open_journal
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from screens.modals.setup_screen import SetupResult, SetupScreen
-from screens.pacing import Pacer
-from screens.run_screen import BINDINGS, RunScreen
+from screens.run.bridge import freeze_heap
+from screens.run.screen import BINDINGS, RunScreen
+from screens.terminal.pacing import Pacer
 
 
 @dataclass
@@ -77,7 +77,7 @@ class RunbookApp(App[int]):
 
     def start_run(self, env: str, values: dict[str, str]) -> None:
         c = self.config
-        from steps.kube.lease import LockError, journal_lock, take_lock
+        from steps.kube.deployment_lock import LockError, journal_lock, take_lock
         environment = c.runbook.environment(env)
         try:
             self.lock = take_lock(c.runbook.path, environment, c.operator.name,
@@ -121,8 +121,8 @@ def build_app(config: AppConfig) -> RunbookApp:
 
 def run_app(runbook: Runbook, env: str | None, values: dict[str, str], registry: StepRegistry,
             args: argparse.Namespace, missing: tuple[str, ...] = ()) -> int:
-    from runbook import paths
-    from runbook.operator import current
+    from runbook.files import paths
+    from runbook.session.operator import current
     journal = open_journal(str(args.journal or paths.journal_path()))
     app = build_app(AppConfig(runbook, registry, journal, current(), env, values,
                               bool(args.dry_run), args.context, missing,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runbook.model import ItemKind
-from runbook.state import Status
+from runbook.format.model import ItemKind
+from runbook.rules.state import Status
 
 GLYPH = {
     Status.PENDING: "○", Status.RUNNING: "◐", Status.PASSED: "✔", Status.FAILED: "✘",

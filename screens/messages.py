@@ -8,8 +8,8 @@ from typing import Any
 
 from textual.message import Message
 
-from runbook.events import Event
-from runbook.state import RunState
+from runbook.rules.events import Event
+from runbook.rules.state import RunState
 
 
 @dataclass

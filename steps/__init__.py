@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from runbook.stepkind import StepKind, StepRegistry
+from runbook.execute.stepkind import StepKind, StepRegistry
 
 
 def implemented_kinds() -> list[StepKind]:
     from steps.helm import HelmRollback, HelmUpgrade
-    from steps.http_check import HttpCheck
-    from steps.http_health import HttpHealth
+    from steps.http.check import HttpCheck
+    from steps.http.health import HttpHealth
     from steps.kube.deploy import RolloutStatusStep, RolloutUndo, Scale, SetImage
     from steps.kube.inspect import ClusterHealth, ConfigKeys, NodeCapacity, Pods, Pvcs
     from steps.kube.pod_ops import Exec, Logs
     from steps.kube.snapshot import Export, Versions
     from steps.notify import Webhook
-    from steps.pg import PgConnect, PgConnections, PgPool
-    from steps.pg_dump import PgBackup, PgRestore
-    from steps.pg_replication import PgReplication
+    from steps.pg.checks import PgConnect, PgConnections, PgPool
+    from steps.pg.dump import PgBackup, PgRestore
+    from steps.pg.replication import PgReplication
     from steps.redis_health import RedisHealth
     from steps.shell import ShellStep
     from steps.wait import WaitStep

@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from runbook.stepkind import Outcome, Param, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, Param, StepContext, StepResult
 
 
 class BaseStep:

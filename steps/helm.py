@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.base import BaseStep
 from steps.shell import ShellStep
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.base import BaseStep
 
 
@@ -75,9 +75,9 @@ class Notifier:
 
 def attach_notifier(run: Any) -> Notifier | None:
     """Post the session's milestones to its environment's webhook, if it has one."""
-    from runbook.events import Ev
-    from runbook.notifications import message_for
-    from runbook.template import TemplateError, render
+    from runbook.format.template import TemplateError, render
+    from runbook.rules.events import Ev
+    from runbook.session.notifications import message_for
     raw = run.env.notify_webhook
     if not raw:
         return None
@@ -88,7 +88,7 @@ def attach_notifier(run: Any) -> Notifier | None:
     run.redactor.add([url])
 
     def failed(text: str, why: str) -> None:
-        from runbook.run import Refused
+        from runbook.session.run import Refused
         try:
             run.emit(Ev.NOTIFY_FAILED, data={"text": text, "error": why})
         except Refused:

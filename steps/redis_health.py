@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from runbook.durations import DurationError, parse_duration
-from runbook.redact import strip_url_password, url_passwords
-from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.format.durations import DurationError, parse_duration
+from runbook.rules.redact import strip_url_password, url_passwords
 from steps.base import BaseStep
 
 

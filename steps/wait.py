@@ -6,8 +6,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from runbook.durations import format_duration
-from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.format.durations import format_duration
 from steps.base import BaseStep, time_scale
 
 

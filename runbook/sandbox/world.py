@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from runbook.model import Runbook
+from runbook.format.model import Runbook
 from runbook.sandbox.http_standins import StandinServer
 from runbook.sandbox.standins import write_standins
 

@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from runbook.model import Item
+from runbook.format.model import Item
 
 
 class ChoiceModal(ModalScreen[str | None]):

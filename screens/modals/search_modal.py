@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from runbook.model import Runbook
+from runbook.format.model import Runbook
 
 
 class SearchModal(ModalScreen[str | None]):

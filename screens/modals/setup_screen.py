@@ -11,8 +11,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Select, Static
 
-from runbook.model import Runbook
-from runbook.variables import VariableError, check_value, resolve
+from runbook.format.model import Runbook
+from runbook.format.variables import VariableError, check_value, resolve
 
 SetupResult = tuple[str, dict[str, str]]
 

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from runbook.model import Runbook
+from runbook.format.model import Runbook
 
 
 class Contacts(VerticalScroll):

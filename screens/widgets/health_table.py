@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.widgets import DataTable
 
-from runbook.model import Runbook
+from runbook.format.model import Runbook
 
 COLUMNS = ("service", "endpoint", "status", "latency", "checked")
 

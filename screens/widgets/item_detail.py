@@ -9,12 +9,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from runbook.durations import format_range
-from runbook.events import Ev
-from runbook.guards import needs_second_person
-from runbook.model import Item, ItemKind
-from runbook.run import Run
-from runbook.state import Status
+from runbook.format.durations import format_range
+from runbook.format.model import Item, ItemKind
+from runbook.rules.events import Ev
+from runbook.rules.state import Status
+from runbook.rules.two_person import needs_second_person
+from runbook.session.run import Run
 from screens.glyphs import GLYPH, STYLE
 
 HINTS = {

@@ -10,9 +10,9 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from runbook.durations import format_duration, format_range
-from runbook.model import Item, Section
-from runbook.state import ItemState, RunState, Status
+from runbook.format.durations import format_duration, format_range
+from runbook.format.model import Item, Section
+from runbook.rules.state import ItemState, RunState, Status
 from screens.glyphs import GLYPH, KIND, STYLE
 
 COLUMNS = ("st", "req", "kind", "took/expected", "item")

@@ -6,8 +6,8 @@ import time
 
 from textual.widgets import DataTable
 
-from runbook.events import Event
-from runbook.run import Run
+from runbook.rules.events import Event
+from runbook.session.run import Run
 
 COLUMNS = ("#", "time", "event", "item", "by", "detail")
 

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Log, Static
 
-from runbook.paths import log_name
+from runbook.files.paths import log_name
 
 MAX_LINES = 5000
 SWITCH_LINES = 500  # lines shown when switching items (keys stay fast during a flood)

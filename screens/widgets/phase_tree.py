@@ -9,8 +9,8 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from runbook.model import Runbook, Section
-from runbook.state import DONE, RunState, Status
+from runbook.format.model import Runbook, Section
+from runbook.rules.state import DONE, RunState, Status
 
 
 class PhaseTree(Tree[tuple[int, str]]):

@@ -13,16 +13,16 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
-from runbook.durations import format_duration, format_range
-from runbook.policy import (
+from runbook.format.durations import format_duration, format_range
+from runbook.rules.state import DONE
+from runbook.rules.window import (
     expected_remaining,
     notice_due,
     rollback_seconds,
     warn_once,
     window_budget,
 )
-from runbook.run import Run
-from runbook.state import DONE
+from runbook.session.run import Run
 
 
 class StatusBar(Static):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from runbook.stepkind import Outcome, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
 from steps.base import BaseStep
 from steps.kube.client import KubeError, api_client
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.kube.base import KubeStep
 from steps.kube.client import KubeError, apps, call
 from steps.kube.rollout import DeploymentWatch, RolloutStatus, follow

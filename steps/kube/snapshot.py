@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from runbook.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.kube.base import KubeStep
 from steps.kube.client import apps, call, core
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runbook.model import Item, ItemKind
-from runbook.run import Run
-from runbook.state import Status
+from runbook.format.model import Item, ItemKind
+from runbook.rules.state import Status
+from runbook.session.run import Run
 
 
 def walk(run: Run, choose: dict[str, str], on_fail: Callable[[Item, str], bool],

@@ -32,13 +32,13 @@ from pathlib import Path
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.operator import current
-from runbook.run import Refused, Run
-from runbook.state import Status, fold
-from runbook.stepkind import Outcome
+from runbook.execute.stepkind import Outcome
+from runbook.format.loader import load
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.rules.state import Status, fold
+from runbook.session.operator import current
+from runbook.session.run import Refused, Run
 from steps import default_registry
 
 pytestmark = pytest.mark.timeout(300)
@@ -53,10 +53,10 @@ Row = tuple[int, str, str | None, str]
 DRIVER = """\
 import sys
 sys.path.insert(0, sys.argv[1])
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.operator import current
-from runbook.run import Run
+from runbook.journal.sqlite import Journal
+from runbook.format.loader import load
+from runbook.session.operator import current
+from runbook.session.run import Run
 from steps import default_registry
 
 def show(ev, state=None):  # called once the event is committed

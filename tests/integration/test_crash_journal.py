@@ -29,13 +29,13 @@ from pathlib import Path
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.operator import current
-from runbook.run import Run
-from runbook.state import Status, fold
-from runbook.stepkind import CancelToken, Outcome
+from runbook.execute.stepkind import CancelToken, Outcome
+from runbook.format.loader import load
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.rules.state import Status, fold
+from runbook.session.operator import current
+from runbook.session.run import Run
 from steps import default_registry
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,11 +47,11 @@ ORDER = ["pre", *ACTIONS]
 DRIVER = """\
 import sys
 sys.path.insert(0, sys.argv[1])
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.operator import current
-from runbook.run import Run
-from runbook.stepkind import CancelToken
+from runbook.journal.sqlite import Journal
+from runbook.format.loader import load
+from runbook.session.operator import current
+from runbook.session.run import Run
+from runbook.execute.stepkind import CancelToken
 from steps import default_registry
 
 reg = default_registry()

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from runbook.detached import LEAVE
-from runbook.events import Ev
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.operator import Operator
-from runbook.run import Run
-from runbook.state import Status
-from runbook.stepkind import CancelToken, Outcome
+from runbook.execute.stepkind import CancelToken, Outcome
+from runbook.format.loader import load
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.rules.state import Status
+from runbook.session.detached_steps import LEAVE
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from steps import default_registry
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,10 +34,10 @@ OPERATOR = Operator("amy", "jump", "")
 DRIVER = """\
 import sys
 sys.path.insert(0, sys.argv[1])
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.operator import Operator
-from runbook.run import Run
+from runbook.journal.sqlite import Journal
+from runbook.format.loader import load
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from steps import default_registry
 reg = default_registry()
 run = Run.start(Journal(sys.argv[3]), load(sys.argv[2], reg), "local", {}, reg,

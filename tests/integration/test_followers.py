@@ -6,11 +6,11 @@ import threading
 import time
 from pathlib import Path
 
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.run import Run
-from runbook.state import Status
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.rules.state import Status
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from steps import default_registry
 
 RUNBOOK = """

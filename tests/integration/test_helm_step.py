@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runbook.stepkind import CancelToken, Outcome, StepContext
+from runbook.execute.stepkind import CancelToken, Outcome, StepContext
 from steps.helm import HelmRollback, HelmUpgrade
 
 FAKE_HELM = r"""#!/usr/bin/env bash

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from runbook.model import Service
-from runbook.stepkind import CancelToken, Outcome, StepContext
-from steps.http_check import HttpCheck
-from steps.http_health import HttpHealth
+from runbook.execute.stepkind import CancelToken, Outcome, StepContext
+from runbook.format.model import Service
+from steps.http.check import HttpCheck
+from steps.http.health import HttpHealth
 
 
 class Handler(BaseHTTPRequestHandler):

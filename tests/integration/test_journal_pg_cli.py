@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import JournalError, SessionMeta
-from runbook.journal_pg import PgJournal
+from runbook.journal.postgres import PgJournal
+from runbook.journal.sqlite import JournalError, SessionMeta
+from runbook.rules.events import Ev
 from runbook.sandbox.servers import TEST_PASSWORD, TEST_USER
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path, db: Db) -> None:
 
 
 def test_many_processes_may_create_the_tables_at_once(tmp_path: Path, db: Db) -> None:
-    code = ("import sys; from runbook.journal_pg import PgJournal; "
+    code = ("import sys; from runbook.journal.postgres import PgJournal; "
             "PgJournal(sys.stdin.read()).close()")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(4)]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.run import Run
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from steps import default_registry
 from steps.kube.client import forget_clients
 from tests.integration.conftest import KubeSandbox

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.run import Run
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from steps import default_registry
 from steps.kube import lease
 from steps.kube.client import forget_clients
-from steps.kube.lease import LockError, journal_lock, take_lock
+from steps.kube.deployment_lock import LockError, journal_lock, take_lock
 from tests.integration.conftest import KubeSandbox
 
 RB = """
@@ -92,7 +92,7 @@ def test_lock_expires_after_holder_is_killed(cluster: KubeSandbox, tmp_path: Pat
         "import os, time\n"
         "from steps.kube import lease\n"
         "lease.DURATION = 2; lease.RENEW = 0.3\n"
-        "from runbook.loader import load\n"
+        "from runbook.format.loader import load\n"
         "from steps import default_registry\n"
         f"rb = load({rb.path!r}, default_registry())\n"
         "lease.take_lock(rb.path, rb.environment('prod'), 'dan@d', 'sandbox', False)\n"

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.run import Run
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from steps import default_registry
 from steps.notify import attach_notifier
 

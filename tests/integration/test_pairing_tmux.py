@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import Journal
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
 from runbook.sandbox.kube.resources import DEPLOYMENT
 from tests.integration.conftest import KubeSandbox
 from tests.tui.test_tmux_smoke import TMUX, Tmux

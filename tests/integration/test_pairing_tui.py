@@ -17,17 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal_store import open_journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.report import build, to_markdown
-from runbook.run import Refused, Run
-from runbook.state import Status, fold
+from runbook.format.loader import load_text
+from runbook.journal.store import open_journal
+from runbook.rules.events import Ev
+from runbook.rules.state import Status, fold
+from runbook.session.operator import Operator
+from runbook.session.report import build, to_markdown
+from runbook.session.run import Refused, Run
 from screens.app import AppConfig, RunbookApp, build_app
 from screens.modals.confirm_modal import ConfirmModal
 from screens.modals.reason_modal import ReasonModal
-from screens.run_screen import RunScreen
+from screens.run.screen import RunScreen
 from steps import default_registry
 from tests.integration.test_journal_contract import pg_database
 

@@ -21,11 +21,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from runbook.events import Ev, Event
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import current
-from runbook.run import Run
+from runbook.execute.stepkind import CancelToken, Outcome, StepResult
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev, Event
 from runbook.sandbox.servers import (
     REDIS_PASSWORD,
     REPL_PASSWORD,
@@ -33,7 +32,8 @@ from runbook.sandbox.servers import (
     RedisServer,
     wait_streaming,
 )
-from runbook.stepkind import CancelToken, Outcome, StepResult
+from runbook.session.operator import current
+from runbook.session.run import Run
 from steps import default_registry
 from tests.integration.conftest import PgPair
 

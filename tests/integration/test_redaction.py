@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.report import build, to_json, to_markdown
-from runbook.run import Run
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.session.operator import Operator
+from runbook.session.report import build, to_json, to_markdown
+from runbook.session.run import Run
 from steps import default_registry
 
 TOKEN = "tok-3f9a8c7e1d2b"

@@ -17,17 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.model import ItemKind
-from runbook.operator import Operator
-from runbook.report import build, to_markdown
+from runbook.format.loader import load
+from runbook.format.model import ItemKind
+from runbook.journal.sqlite import Journal
+from runbook.rules.state import Status
 from runbook.sandbox.world import NAMESPACE, Sandbox
-from runbook.state import Status
+from runbook.session.operator import Operator
+from runbook.session.report import build, to_markdown
 from screens.app import AppConfig, RunbookApp, build_app
 from screens.modals.choice_modal import ChoiceModal
 from screens.modals.reason_modal import ReasonModal
-from screens.run_screen import RunScreen
+from screens.run.screen import RunScreen
 from steps import default_registry
 
 ROOT = Path(__file__).resolve().parents[2] / "runbooks"

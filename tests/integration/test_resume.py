@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.operator import Operator
-from runbook.resume import ResumeError, plan
-from runbook.run import Refused, Run
-from runbook.state import Status
+from runbook.format.loader import load
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.rules.state import Status
+from runbook.session.operator import Operator
+from runbook.session.resume import ResumeError, plan
+from runbook.session.run import Refused, Run
 from steps import default_registry
 
 RUNBOOK = """\

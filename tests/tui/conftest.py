@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.model import Runbook
-from runbook.operator import Operator
+from runbook.format.loader import load_text
+from runbook.format.model import Runbook
+from runbook.journal.sqlite import Journal
+from runbook.session.operator import Operator
 from screens.app import AppConfig, RunbookApp, build_app
 from steps import default_registry
 

@@ -6,14 +6,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from runbook.events import Ev
-from runbook.state import Status
+from runbook.rules.events import Ev
+from runbook.rules.state import Status
 from screens.app import RunbookApp
 from screens.modals.choice_modal import ChoiceModal
 from screens.modals.quit_modal import QuitModal
 from screens.modals.reason_modal import ReasonModal
 from screens.modals.typed_env_modal import TypedEnvModal
-from screens.run_screen import RunScreen
+from screens.run.screen import RunScreen
 from screens.widgets.item_list import ItemList
 from screens.widgets.log_pane import MAX_LINES, LogPane
 from tests.tui.conftest import LONG_ARG, wait_for
@@ -264,8 +264,8 @@ async def test_pod_table_keyed_snapshots_keep_cursor(make_app: MakeApp) -> None:
 async def test_setup_form_validates_before_the_run(tmp_path: Path, runbook) -> None:  # type: ignore[no-untyped-def]
     from textual.widgets import Input, Select
 
-    from runbook.journal import Journal
-    from runbook.operator import Operator
+    from runbook.journal.sqlite import Journal
+    from runbook.session.operator import Operator
     from screens.app import AppConfig, build_app
     from screens.modals.setup_screen import SetupScreen
     from steps import default_registry
@@ -317,7 +317,7 @@ async def test_reconcile_interrupted_action_in_the_tui(make_app: MakeApp) -> Non
         run.choose("how", "helm")
         run.emit(Ev.ITEM_INTENT, "helm-up", {"command": "echo helm"})
         # the process that ran it is gone: fold the journal again, as `resume` does
-        from runbook.state import fold
+        from runbook.rules.state import fold
         run.state = fold(run.runbook, run.meta.env, run.journal.iter_events(run.meta.id))
         assert status(app, "helm-up") is Status.NEEDS_RECONCILE
         screen(app).select_item("helm-up")

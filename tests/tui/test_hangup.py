@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import Journal
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
 from tests.tui.test_tmux_smoke import TMUX, Tmux, runbook_command
 
 pytestmark = [pytest.mark.skipif(TMUX is None, reason="tmux is not installed"),

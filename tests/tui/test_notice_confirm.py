@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbook.events import Ev
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.state import Status
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.rules.state import Status
+from runbook.session.operator import Operator
 from screens.app import AppConfig, build_app
 from screens.modals.reason_modal import ReasonModal
 from steps import default_registry

@@ -1,4 +1,4 @@
-"""Pacing for slow links (screens/pacing.py, screens/frame_diff.py) and the log pane's flood.
+"""Pacing for slow links (screens/terminal/pacing.py, frame_diff.py) and the log pane's flood.
 
 The pacer is driven with made-up byte counts (a headless app writes nothing): heavy
 output lowers the frame rate and slows the log drain, input lifts it at once, quiet
@@ -20,11 +20,11 @@ from textual._ansi_sequences import SYNC_END, SYNC_START
 from textual._compositor import CompositorUpdate
 from textual.widgets import Log
 
-from screens import pacing
 from screens.app import RunbookApp
-from screens.frame_diff import FrameDiff
-from screens.pacing import FrameTimer, Pacer
-from screens.run_screen import RunScreen
+from screens.run.screen import RunScreen
+from screens.terminal import pacing
+from screens.terminal.frame_diff import FrameDiff
+from screens.terminal.pacing import FrameTimer, Pacer
 from screens.widgets.log_pane import MAX_LINES, LogPane
 from tests.tui.conftest import wait_for
 

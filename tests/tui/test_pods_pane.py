@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import Operator
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
 from runbook.sandbox.kube import Timing
+from runbook.session.operator import Operator
 from screens.app import AppConfig, RunbookApp, build_app
-from screens.run_screen import RunScreen
+from screens.run.screen import RunScreen
 from screens.widgets.pod_table import PodTable
 from steps import default_registry
 from steps.kube.client import forget_clients

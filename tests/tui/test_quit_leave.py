@@ -6,9 +6,9 @@ import os
 import signal
 from pathlib import Path
 
-from runbook.journal import Journal
-from runbook.run import Run
-from runbook.state import Status
+from runbook.journal.sqlite import Journal
+from runbook.rules.state import Status
+from runbook.session.run import Run
 from screens.modals.quit_modal import QuitModal
 from steps import default_registry
 from tests.tui.conftest import LONG_ARG, wait_for

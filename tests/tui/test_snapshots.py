@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.operator import Operator
+from runbook.format.loader import load
+from runbook.journal.sqlite import Journal
+from runbook.session.operator import Operator
 from screens.app import AppConfig, RunbookApp, build_app
 from screens.modals.reason_modal import ReasonModal
-from screens.run_screen import RunScreen
+from screens.run.screen import RunScreen
 from screens.widgets.status_bar import StatusBar
 from steps import default_registry
 
@@ -39,8 +39,8 @@ BUNDLED = ROOT / "runbooks" / "creatorbridge-deploy.yaml"
 FROZEN_NOW = 1736935200.0
 # the modules known to read the clock; every other project module holding `time` is patched too
 CLOCK_READERS = (
-    "runbook.run", "runbook.journal", "runbook.headless",
-    "screens.run_actions", "screens.widgets.status_bar", "screens.widgets.item_list",
+    "runbook.session.run", "runbook.journal.sqlite", "runbook.cli.headless",
+    "screens.run.actions", "screens.widgets.status_bar", "screens.widgets.item_list",
     "screens.widgets.item_detail", "screens.widgets.journal_view", "screens.widgets.health_table",
 )
 SMALL = (80, 24)
@@ -87,7 +87,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.setattr(mod, "time", clock)
             patched.add(name)
     assert set(CLOCK_READERS) <= patched, set(CLOCK_READERS) - patched
-    monkeypatch.setattr("runbook.run.secrets", SimpleNamespace(token_hex=lambda n=16: "5eed"))
+    monkeypatch.setattr("runbook.session.run.secrets", SimpleNamespace(token_hex=lambda n=16: "5eed"))
     monkeypatch.chdir(tmp_path)
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import Journal
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(

@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from runbook.events import Ev
-from runbook.journal import Journal
-from runbook.loader import load
-from runbook.operator import Operator
+from runbook.format.loader import load
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.session.operator import Operator
 from screens.app import AppConfig, build_app
-from screens.run_screen import RunScreen
+from screens.run.screen import RunScreen
 from screens.widgets.status_bar import StatusBar
 from steps import default_registry
 from tests.tui.conftest import wait_for

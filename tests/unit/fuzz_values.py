@@ -9,8 +9,8 @@ from functools import cache
 
 from hypothesis import strategies as st
 
-from runbook.loader import load, load_text
-from runbook.model import Runbook, Variable, VarType
+from runbook.format.loader import load, load_text
+from runbook.format.model import Runbook, Variable, VarType
 from steps import default_registry
 from tests.unit.fuzz_inputs import BUNDLED
 

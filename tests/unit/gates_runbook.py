@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.loader import load_text
-from runbook.model import Runbook
-from runbook.operator import Operator
-from runbook.state import RunState, Status
+from runbook.format.loader import load_text
+from runbook.format.model import Runbook
+from runbook.rules.state import RunState, Status
+from runbook.session.operator import Operator
 from steps import default_registry
 
 REG = default_registry()

@@ -26,9 +26,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runbook.cli import CliError, resolve_run_inputs
-from runbook.loader import LoadFailed, load
-from runbook.variables import parse_assignments, resolve
+from runbook.cli.main import CliError, resolve_run_inputs
+from runbook.format.loader import LoadFailed, load
+from runbook.format.variables import parse_assignments, resolve
 from steps import default_registry
 from tests.unit.fuzz_inputs import BUNDLED, ROOT, Case, RandomPick, base, one
 from tests.unit.fuzz_structural import STRUCTURAL

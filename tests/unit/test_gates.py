@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from runbook.events import Ev, Event
-from runbook.journal import Journal
-from runbook.run import Refused, Run
-from runbook.state import (
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev, Event
+from runbook.rules.state import (
     Blocker,
     RunState,
     Status,
@@ -25,6 +24,7 @@ from runbook.state import (
     initial,
     refusal,
 )
+from runbook.session.run import Refused, Run
 from tests.unit.gates_runbook import ACTOR, ENV, OPERATOR, RB, REG, settled
 
 # -- unit tests of the gates ---------------------------------------------------

@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 ENGINE = """
 import json, sys
-import runbook, runbook.loader, runbook.state, runbook.journal, runbook.run, runbook.executor
-import runbook.template, runbook.variables, runbook.events, runbook.model
+import runbook, runbook.format.loader, runbook.rules.state, runbook.journal.sqlite
+import runbook.session.run, runbook.execute.executor
+import runbook.format.template, runbook.format.variables, runbook.rules.events, runbook.format.model
 import steps
 from steps import default_registry
 default_registry()
@@ -42,10 +43,10 @@ def test_loading_and_running_a_runbook_does_not_import_textual_or_rich(tmp_path:
     code = f"""
 import json, sys
 from steps import default_registry
-from runbook.loader import load
-from runbook.journal import Journal
-from runbook.operator import Operator
-from runbook.run import Run
+from runbook.format.loader import load
+from runbook.journal.sqlite import Journal
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 reg = default_registry()
 rb = load({str(ROOT / "runbooks/examples/hello.yaml")!r}, reg)
 j = Journal({str(tmp_path / "journal.db")!r})

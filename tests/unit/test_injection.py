@@ -18,14 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbook.events import Ev
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.model import Runbook
-from runbook.operator import Operator
-from runbook.run import Run
-from runbook.template import TemplateError, render_script
-from runbook.variables import resolve
+from runbook.format.loader import load_text
+from runbook.format.model import Runbook
+from runbook.format.template import TemplateError, render_script
+from runbook.format.variables import resolve
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from steps import default_registry
 
 pytestmark = pytest.mark.timeout(60)

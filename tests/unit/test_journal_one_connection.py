@@ -15,8 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
-from runbook.events import Ev
-from runbook.journal import Journal, SessionMeta
+from runbook.journal.sqlite import Journal, SessionMeta
+from runbook.rules.events import Ev
 
 READER = """
 import sqlite3, sys

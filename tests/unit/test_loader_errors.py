@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runbook.loader import LoadFailed, load, load_text
-from runbook.model import ItemKind
+from runbook.format.loader import LoadFailed, load, load_text
+from runbook.format.model import ItemKind
 from steps import default_registry
 
 PATH = "runbooks/bad.yaml"

@@ -10,15 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from runbook.events import Ev
-from runbook.headless import Headless
-from runbook.journal import Journal
-from runbook.loader import LoadFailed, load, load_text
-from runbook.model import Policy, Window
-from runbook.operator import Operator
-from runbook.policy import notice_due
-from runbook.run import Refused, Run
-from runbook.state import NOTICE_NOTE, Status, initial, refusal
+from runbook.cli.headless import Headless
+from runbook.format.loader import LoadFailed, load, load_text
+from runbook.format.model import Policy, Window
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
+from runbook.rules.state import NOTICE_NOTE, Status, initial, refusal
+from runbook.rules.window import notice_due
+from runbook.session.operator import Operator
+from runbook.session.run import Refused, Run
 from steps import default_registry
 
 REG = default_registry()
@@ -119,7 +119,7 @@ def test_notice_key_errors(item: str, message: str) -> None:
 
 def test_headless_shows_when_it_was_due_and_asks_who(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runbook.headless.time", SimpleNamespace(time=lambda: WED_10))
+    monkeypatch.setattr("runbook.cli.headless.time", SimpleNamespace(time=lambda: WED_10))
     path = tmp_path / "notice.yaml"
     path.write_text(BASE)
     run = Run.start(Journal(tmp_path / "j.db"), load(path, REG), "prod", {}, REG,

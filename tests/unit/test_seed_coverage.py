@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from runbook.loader import load
-from runbook.model import Item, Runbook
-from runbook.services import startup_order
+from runbook.format.loader import load
+from runbook.format.model import Item, Runbook
+from runbook.format.services import startup_order
 from steps import default_registry
 
 ROOT = Path(__file__).resolve().parents[2]

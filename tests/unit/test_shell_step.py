@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from runbook.events import Ev, Event
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import current
-from runbook.run import Run
-from runbook.stepkind import CancelToken, Outcome, StepContext, StepResult
+from runbook.execute.stepkind import CancelToken, Outcome, StepContext, StepResult
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev, Event
+from runbook.session.operator import current
+from runbook.session.run import Run
 from steps import default_registry
 from steps.shell import ShellStep
 

@@ -1,6 +1,6 @@
 """The run state and its gates: property tests over random operator actions.
 
-The property tests drive `runbook.state` directly (refusal -> apply, with synthetic
+The property tests drive `runbook.rules.state` directly (refusal -> apply, with synthetic
 events), and a real `Run` on a temporary journal whose automated items are
 `shell` argv [true] / [false]. Whatever the operator does, a phase is never left
 while one of its required items is not done, unless it was overridden with a
@@ -18,11 +18,10 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from runbook.events import Ev, Event
-from runbook.journal import Journal
-from runbook.model import ItemKind, Runbook
-from runbook.run import Refused, Run
-from runbook.state import (
+from runbook.format.model import ItemKind, Runbook
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev, Event
+from runbook.rules.state import (
     DONE,
     RunState,
     Status,
@@ -32,6 +31,7 @@ from runbook.state import (
     initial,
     refusal,
 )
+from runbook.session.run import Refused, Run
 from tests.unit.gates_runbook import ACTOR, ENV, OPERATOR, RB, REG, settled
 
 IDS = [i.id for i in RB.all_items()]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.run import Refused, Run
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.session.operator import Operator
+from runbook.session.run import Refused, Run
 from steps import default_registry
 
 RB = """

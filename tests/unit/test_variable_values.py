@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from runbook.model import Variable, VarType
-from runbook.variables import VariableError, check_value, parse_assignments, resolve
+from runbook.format.model import Variable, VarType
+from runbook.format.variables import VariableError, check_value, parse_assignments, resolve
 from tests.unit.fuzz_values import var_runbooks
 
 NAME = Variable("NAME")

@@ -9,21 +9,21 @@ from types import SimpleNamespace
 
 import pytest
 
-from runbook.events import Ev, Event
-from runbook.headless import Headless
-from runbook.journal import Journal
-from runbook.loader import load, load_text
-from runbook.model import Window
-from runbook.operator import Operator
-from runbook.policy import (
+from runbook.cli.headless import Headless
+from runbook.format.loader import load, load_text
+from runbook.format.model import Window
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev, Event
+from runbook.rules.state import Status, apply, fold, initial
+from runbook.rules.window import (
     WARNING_GUARD,
     expected_remaining,
     rollback_seconds,
     warn_once,
     window_budget,
 )
-from runbook.run import Run
-from runbook.state import Status, apply, fold, initial
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from steps import default_registry
 
 REG = default_registry()
@@ -184,7 +184,7 @@ phases:
 
 def test_headless_warns_before_each_change_and_journals_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runbook.headless.time", SimpleNamespace(time=lambda: WED_10))
+    monkeypatch.setattr("runbook.cli.headless.time", SimpleNamespace(time=lambda: WED_10))
     path = tmp_path / "h.yaml"
     path.write_text(HEADLESS)
     r = Run.start(Journal(tmp_path / "j.db"), load(path, REG), "prod", {}, REG,

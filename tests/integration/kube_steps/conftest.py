@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from runbook.events import Event
-from runbook.journal import Journal
-from runbook.loader import load_text
-from runbook.operator import Operator
-from runbook.run import Run
+from runbook.execute.stepkind import CancelToken, Outcome, StepResult
+from runbook.format.loader import load_text
+from runbook.journal.sqlite import Journal
+from runbook.rules.events import Event
 from runbook.sandbox.kube.resources import DEPLOYMENT
-from runbook.stepkind import CancelToken, Outcome, StepResult
+from runbook.session.operator import Operator
+from runbook.session.run import Run
 from steps import default_registry
 from steps.kube.client import forget_clients
 from steps.kube.rollout import DeploymentWatch

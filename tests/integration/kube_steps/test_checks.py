@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from runbook.execute.stepkind import Outcome
 from runbook.sandbox.kube import seed
-from runbook.stepkind import Outcome
 from steps.kube.client import forget_clients
 from tests.integration.kube_steps.conftest import (
     DEPLOYMENTS_PATH,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+from runbook.execute.stepkind import Outcome
 from runbook.sandbox.kube.resources import DEPLOYMENT, by_kind
-from runbook.stepkind import Outcome
 from steps.kube.rollout import LINGER, DeploymentWatch
 from tests.integration.conftest import KubeSandbox, requires_kubectl
 from tests.integration.kube_steps.conftest import (

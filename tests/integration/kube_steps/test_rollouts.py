@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from runbook.execute.stepkind import Outcome
 from runbook.sandbox.kube import Timing
-from runbook.stepkind import Outcome
 from steps.kube.client import forget_clients
 from steps.kube.rollout import DeploymentWatch
 from tests.integration.conftest import KubeSandbox, start_sandbox

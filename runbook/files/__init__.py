@@ -1,0 +1,1 @@
+"""The files the tool writes: where (state dir, session folders, log names)."""

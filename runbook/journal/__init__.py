@@ -1,0 +1,3 @@
+"""Where it is recorded: the store protocol and its shared types, SQLite, PostgreSQL and its LISTEN
+thread.
+"""

@@ -1,0 +1,112 @@
+"""What every journal backend offers: SQLite on one host, PostgreSQL for a team.
+
+A `Run` talks to a `JournalStore` only. Both backends keep the same schema and
+behaviour: events of a session are numbered 1, 2, 3... with no gap; an append
+can be made conditional on the events written by others since the writer last
+looked (`append_checked`), so two terminals writing at once keep one consistent
+order and the transition rules are checked against the latest state; a
+follower waits for new events with `wait`; the wheel of a session (who drives
+it) is a lease that expires unless renewed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from runbook.rules.events import Ev, Event
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The outcome of `append_checked`."""
+
+    new: list[Event] = field(default_factory=list)  # others' events since `after`, in order
+    event: Event | None = None  # the event written, or None if refused
+    refused: str | None = None  # why the check refused it
+
+
+@dataclass(frozen=True, slots=True)
+class Wheel:
+    """Who drives a session: a lease renewed while the driver's terminal lives."""
+
+    holder: str  # operator name, user@host
+    token: str  # the holding process's random id
+    renewed: float  # epoch seconds
+    expires: float  # epoch seconds
+
+    def live(self, now: float) -> bool:
+        return now < self.expires
+
+
+Check = Callable[[list[Event]], "str | None"]
+
+
+class JournalStore(Protocol):
+    @property
+    def sessions_root(self) -> Path:
+        """The local folder under which session folders (logs, copies) are made."""
+        ...
+
+    def describe(self) -> str:
+        """Where the journal is, for messages (a URL without its password)."""
+        ...
+
+    def locator(self) -> str:
+        """How another process opens this journal (may hold a password: never show it)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def create_session(self, meta: Any) -> None: ...
+
+    def append(self, session_id: str, kind: Ev, item: str | None = None, actor: str = "",
+               data: dict[str, Any] | None = None, ts: float | None = None) -> Event: ...
+
+    def append_checked(self, session_id: str, after: int, check: Check, kind: Ev,
+                       item: str | None = None, actor: str = "",
+                       data: dict[str, Any] | None = None) -> Appended:
+        """Atomically: read the session's events after `after`, call `check(new)`; if it
+        returns a reason, write nothing; else append the event. No other writer can slip
+        an event in between."""
+        ...
+
+    def events(self, session_id: str, after: int = 0) -> list[Event]: ...
+
+    def iter_events(self, session_id: str, after: int = 0) -> Iterator[Event]: ...
+
+    def wait(self, session_id: str, after: int, timeout: float) -> bool:
+        """Block up to `timeout` seconds until the session has an event after `after`."""
+        ...
+
+    def session(self, session_id: str) -> Any: ...
+
+    def sessions(self) -> list[Any]: ...
+
+    def find_session(self, prefix: str) -> Any: ...
+
+    def latest_fact(self, env: str, key: str) -> Any: ...
+
+    def wheel(self, session_id: str) -> Wheel | None: ...
+
+    def take_wheel(self, session_id: str, holder: str, token: str, ttl: float,
+                   force: bool = False) -> Wheel:
+        """Take the wheel if it is free, expired, already ours, or `force`; return whoever
+        holds it afterwards (compare its token with yours)."""
+        ...
+
+    def renew_wheel(self, session_id: str, token: str, ttl: float) -> bool: ...
+
+    def release_wheel(self, session_id: str, token: str) -> None: ...
+
+
+def open_journal(locator: str) -> JournalStore:
+    """A journal by its locator: a postgresql:// URL, or the path of a SQLite file."""
+    if locator.startswith(("postgresql://", "postgres://")):
+        import importlib  # psycopg is loaded only for a PostgreSQL journal
+        store: JournalStore = importlib.import_module("runbook.journal.postgres").PgJournal(locator)
+        return store
+    from runbook.journal.sqlite import Journal
+    return Journal(locator)

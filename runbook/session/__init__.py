@@ -1,0 +1,1 @@
+"""A run tying them together: run, pairing and the wheel, resume, report, notifications, the operator."""

@@ -1,0 +1,1 @@
+"""The run screen: layout, actions, pairing actions, the thread bridge, the journal follower."""

@@ -1,0 +1,1 @@
+"""The terminal layer: pacing, the cell diff, the key footer; every use of Textual's private names."""

@@ -1,0 +1,1 @@
+"""HTTP step kinds: health rounds and checks."""

@@ -1,0 +1,1 @@
+"""PostgreSQL step kinds: connections and pools, dumps and restores, replication."""
