@@ -21,7 +21,7 @@ from runbook.rules.events import Ev
 from runbook.session.operator import Operator
 from runbook.session.run import Run
 from steps import default_registry
-from steps.kube import lease
+from steps.kube import deployment_lock as lease
 from steps.kube.client import forget_clients
 from steps.kube.deployment_lock import LockError, journal_lock, take_lock
 from tests.integration.conftest import KubeSandbox
