@@ -9,16 +9,17 @@ from typing import Any, ClassVar
 from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.kube.base import KubeStep
 from steps.kube.client import KubeError, apps, call
-from steps.kube.rollout import DeploymentWatch, RolloutStatus, follow
+from steps.kube.rollout import Change, DeploymentWatch, RolloutStatus, follow
 
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 
 
-def _follow(ctx: StepContext, api: Any, name: str, timeout: float) -> StepResult:
+def _follow(ctx: StepContext, api: Any, name: str, timeout: float,
+            change: Change | None = None) -> StepResult:
     watcher = DeploymentWatch.acquire(api, ctx.namespace)
     try:
         st = follow(watcher, name, time.monotonic() + timeout, lambda: ctx.cancel.cancelled,
-                    lambda m: ctx.output.write_lines([m]))
+                    lambda m: ctx.output.write_lines([m]), change)
     finally:
         watcher.release()
     return _result(st, ctx)
@@ -73,12 +74,14 @@ def _container(dep: dict[str, Any], wanted: str | None) -> str:
 
 
 def _patch_images(ctx: StepContext, api: Any, name: str, images: dict[str, str],
-                  cause: str) -> None:
+                  cause: str) -> Change:
+    """Patch the images; the change (generation) the rollout to follow is judged from."""
     body = {"metadata": {"annotations": {CHANGE_CAUSE: cause}},
             "spec": {"template": {"spec": {"containers": [
                 {"name": c, "image": i} for c, i in images.items()]}}}}
-    call(apps(api).patch_namespaced_deployment, name, ctx.namespace, body,
-         _content_type="application/strategic-merge-patch+json")
+    patched = call(apps(api).patch_namespaced_deployment, name, ctx.namespace, body,
+                   _content_type="application/strategic-merge-patch+json")
+    return Change.of(patched)
 
 
 class SetImage(DeploymentProbe):
@@ -107,11 +110,11 @@ class SetImage(DeploymentProbe):
         ctx.fact("before", {container: before})
         cause = ctx.param("change_cause") or f"runbook: set image {container}={image}"
         ctx.output.write_lines([f"{name}: {container} {before} -> {image}"])
-        _patch_images(ctx, api, name, {container: image}, cause)
+        change = _patch_images(ctx, api, name, {container: image}, cause)
         ctx.fact("after", {container: image})
         if not ctx.param("wait", True):
             return StepResult(Outcome.PASSED, f"image set to {image} (not waiting)")
-        return _follow(ctx, api, name, float(ctx.param("timeout", 300.0)))
+        return _follow(ctx, api, name, float(ctx.param("timeout", 300.0)), change)
 
 
 class RolloutStatusStep(KubeStep):
@@ -147,10 +150,10 @@ class RolloutUndo(DeploymentProbe):
                                     ", ".join(f"{c}={i}" for c, i in images.items())])
         else:
             images = self._previous(ctx, api, name)
-        _patch_images(ctx, api, name, images, "runbook: rollback to " +
-                      ", ".join(f"{c}={i}" for c, i in images.items()))
+        change = _patch_images(ctx, api, name, images, "runbook: rollback to " +
+                               ", ".join(f"{c}={i}" for c, i in images.items()))
         ctx.fact("restored", images)
-        return _follow(ctx, api, name, float(ctx.param("timeout", 300.0)))
+        return _follow(ctx, api, name, float(ctx.param("timeout", 300.0)), change)
 
     def _previous(self, ctx: StepContext, api: Any, name: str) -> dict[str, str]:
         dep = call(apps(api).read_namespaced_deployment, name, ctx.namespace)

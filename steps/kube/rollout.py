@@ -18,16 +18,54 @@ class RolloutStatus:
     message: str
 
 
-def rollout_status(dep: dict[str, Any]) -> RolloutStatus:
-    """kubectl's DeploymentStatusViewer, on a deployment as JSON."""
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a PATCH of the deployment returned: the rollout to judge is of `generation` or later.
+
+    A cached copy (the shared watch's) may still be the object from before the PATCH, whose
+    status reads "done" (or, after a failed rollout, "exceeded its progress deadline"): until
+    the cache holds `generation`, nothing is judged. A deadline condition the PATCH response
+    already carried (`stale_deadline`, its lastUpdateTime) belongs to the rollout being
+    replaced: the controller's first status for the new generation may still show it
+    (re-adopting an old ReplicaSet, as a rollback does), so it does not end the follow.
+    """
+
+    generation: int
+    stale_deadline: str | None = None
+
+    @classmethod
+    def of(cls, patched: dict[str, Any]) -> Change:
+        generation = int((patched.get("metadata") or {}).get("generation") or 0)
+        observed = int((patched.get("status") or {}).get("observedGeneration") or 0)
+        # a PATCH that changed nothing (already observed) leaves a deadline that still stands
+        stale = _deadline_condition(patched) if observed < generation else None
+        return cls(generation, stale)
+
+
+def _deadline_condition(dep: dict[str, Any]) -> str | None:
+    """The lastUpdateTime of a Progressing=ProgressDeadlineExceeded condition, if any."""
+    for c in (dep.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
+            return str(c.get("lastUpdateTime") or c.get("lastTransitionTime") or "")
+    return None
+
+
+def rollout_status(dep: dict[str, Any], change: Change | None = None) -> RolloutStatus:
+    """kubectl's DeploymentStatusViewer (kubectl/pkg/polymorphichelpers/rollout_status.go), on a
+    deployment as JSON; with `change`, judged only once the copy shows that change."""
     name = dep["metadata"]["name"]
     spec = dep.get("spec", {})
     st = dep.get("status", {})
-    if dep["metadata"].get("generation", 0) > st.get("observedGeneration", 0):
+    generation = dep["metadata"].get("generation", 0)
+    if change is not None and generation < change.generation:
+        return RolloutStatus(False, False, f'Waiting for the change to deployment "{name}" '
+                             f"(generation {change.generation}) to be seen...")
+    if generation > st.get("observedGeneration", 0):
         return RolloutStatus(False, False, "Waiting for deployment spec update to be observed...")
-    for c in st.get("conditions") or []:
-        if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
-            return RolloutStatus(False, True, f'deployment "{name}" exceeded its progress deadline')
+    deadline = _deadline_condition(dep)
+    if deadline is not None and not (change is not None and change.stale_deadline is not None
+                                     and deadline <= change.stale_deadline):
+        return RolloutStatus(False, True, f'deployment "{name}" exceeded its progress deadline')
     want = spec.get("replicas", 1)
     updated = st.get("updatedReplicas", 0)
     replicas = st.get("replicas", 0)
@@ -170,8 +208,9 @@ LINGER = 2.0  # seconds a watch stays open after its last follower left
 
 
 def follow(watcher: DeploymentWatch, name: str, deadline: float, cancelled: Any,
-           on_message: Any) -> RolloutStatus:
-    """Wait until `name` has rolled out, failed, or the deadline passes."""
+           on_message: Any, change: Change | None = None) -> RolloutStatus:
+    """Wait until `name` has rolled out, failed, or the deadline passes (judging only a copy
+    that shows `change`, the PATCH this step made, when there is one)."""
     last = ""
     missing_since: float | None = None
     while True:
@@ -185,7 +224,7 @@ def follow(watcher: DeploymentWatch, name: str, deadline: float, cancelled: Any,
                     return RolloutStatus(False, True, f'deployment "{name}" not found')
         else:
             missing_since = None
-            st = rollout_status(dep)
+            st = rollout_status(dep, change)
             if st.message != last:
                 on_message(st.message)
                 last = st.message
