@@ -70,7 +70,13 @@ class Pairing:
                 continue
             mine = ev.get("token") == self.wheel.token or (
                 not ev.get("token") and ev.get("to") == self.operator.name)
-            if mine and self.role == "follower" and self.wheel.take():
+            if not mine or self.role != "follower":
+                continue
+            # the journaled handover is the authority: the giver may not have released its
+            # lease yet (it emits, then releases), so its live lease does not stand in the way
+            cur = self.wheel.current()
+            giver = cur is None or cur.holder == ev.get("from")
+            if self.wheel.take(force=giver):
                 self._set_role("driver")
 
     def _lost_wheel(self) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from runbook.format.loader import load_text
 from runbook.journal.sqlite import Journal
+from runbook.rules.events import Ev
 from runbook.rules.state import Status
 from runbook.session.operator import Operator
 from runbook.session.run import Run
@@ -66,3 +67,25 @@ def test_many_followers_see_the_driver_live(tmp_path: Path) -> None:
         stop.set()
         for t in threads:
             t.join()
+
+
+def test_a_handover_seen_before_the_giver_released_its_lease_still_passes_the_wheel(
+        tmp_path: Path) -> None:
+    """The giver journals the handover, then releases its lease; a receiver that folds the
+    handover in between (a fast LISTEN, a slow giver) must still get the wheel."""
+    reg = default_registry()
+    rb = load_text(RUNBOOK, "f.yaml", reg)
+    db = tmp_path / "journal.db"
+    alice = Run.start(Journal(db), rb, "local", {}, reg, Operator("alice", "h1", ""), False)
+    bob = Run.attach(Journal(db), alice.meta, rb, reg, Operator("bob", "h2", ""))
+    try:
+        alice.emit(Ev.WHEEL_PASSED, data={"to": "bob@h2", "from": alice.operator.name,
+                                          "how": "handover", "token": ""})
+        assert alice.wheel.current() is not None  # alice's lease is still live
+        bob.sync()
+        assert bob.driving
+        alice.wheel.release()  # what hand_over does next: it must not take bob's wheel away
+        assert bob.wheel.held()
+    finally:
+        bob.close()
+        alice.close()
