@@ -90,7 +90,7 @@ def test_lock_expires_after_holder_is_killed(cluster: KubeSandbox, tmp_path: Pat
     rb, env = env_of(cluster, tmp_path)
     script = (
         "import os, time\n"
-        "from steps.kube import lease\n"
+        "from steps.kube import deployment_lock as lease\n"
         "lease.DURATION = 2; lease.RENEW = 0.3\n"
         "from runbook.format.loader import load\n"
         "from steps import default_registry\n"
