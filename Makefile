@@ -44,11 +44,14 @@ $(VENV)/bin/python:
 	fi
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# (the uninstall: a .venv made when the distribution was still named "runbook", not runbook-tui)
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	@$(BIN)/pip uninstall -q -y runbook >/dev/null 2>&1 || true
 	$(BIN)/pip install -q -e .
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	@$(BIN)/pip uninstall -q -y runbook >/dev/null 2>&1 || true
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $(VENV)/.installed $@
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from steps.kube.deployment_lock import DeploymentLock
 
 EXIT_USAGE = 2
-BUNDLED = Path(__file__).resolve().parents[2] / "runbooks" / "creatorbridge-deploy.yaml"
+BUNDLED = paths.bundled_dir() / "creatorbridge-deploy.yaml"
 
 
 class CliError(Exception):

@@ -1,4 +1,5 @@
-"""Where the tool writes: the journal and session folders under the XDG state dir."""
+"""Where the tool writes (the journal and session folders under the XDG state dir) and where
+it finds the runbooks it ships."""
 
 from __future__ import annotations
 
@@ -26,3 +27,10 @@ def session_dir(session_id: str) -> Path:
 def log_name(item_id: str) -> str:
     """A file name for an item's log: ids may hold [ and ] from foreach."""
     return item_id.replace("[", "__").replace("]", "").replace("/", "_") + ".log"
+
+
+def bundled_dir() -> Path:
+    """The bundled runbooks: the `runbooks/` folder beside the `runbook` package. That is the
+    checkout's top-level folder, and in an installed wheel the data folder pyproject.toml puts
+    in site-packages next to `runbook/`; so one path serves both, from any working directory."""
+    return Path(__file__).resolve().parents[2] / "runbooks"
