@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/kube.py [--rollouts N]
 
-Prints one line per figure with its target (PASS/FAIL), and indented detail lines:
+Prints one line per figure with its target (PASS/FAIL), and indented detail lines; exits 1
+when a figure misses its target (or could not be measured), else 0:
 
 a. how long after `kubectl rollout status` prints success our k8s.rollout-status step
    (the shared DeploymentWatch + follow) marks the same rollout done: both started together
@@ -38,10 +39,13 @@ from runbook.sandbox.kube import CREATORBRIDGE_SERVICES, KubeEmulator, Timing
 NS = "creatorbridge-sandbox"
 REGISTRY = "creatorbridge.azurecr.io"
 KUBECTL = shutil.which("kubectl")
+misses: list[str] = []
 
 
 def line(label: str, value: str, target: str, ok: bool | None) -> None:
     verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+    if ok is False:
+        misses.append(label)
     print(f"{label}: {value} (target {target}) {verdict}".rstrip(), flush=True)
 
 
@@ -351,7 +355,7 @@ def bench_d(root: Path) -> None:
          f"({len(alive)} processes)", ours_kib < theirs_kib)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=20)
     parser.add_argument("--only", default="abcd")
@@ -365,8 +369,11 @@ def main() -> None:
                 sub = root / key
                 sub.mkdir()
                 fn(sub)
-    print(f"    total {time.monotonic() - started:.0f} s", flush=True)
+    print(f"    total {time.monotonic() - started:.0f} s; "
+          + (f"MISSED: {', '.join(misses)}" if misses else "every figure met its target"),
+          flush=True)
+    return 1 if misses else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
