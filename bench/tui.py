@@ -3,7 +3,8 @@
     .venv/bin/python bench/tui.py [--quick] [--minutes N] [--samples N] [--runs N]
                                   [--fixed-share] [--only 1,2,3,5]
 
-Prints one line per figure with its target (PASS/FAIL), and indented detail lines:
+Prints one line per figure with its target (PASS/FAIL), and indented detail lines; exits 1
+when a figure misses its target or cannot be measured, else 0:
 
 1. time to the first useful frame of `runbook run runbooks/examples/hello.yaml --env local`
    (process start -> a frame with the first item's title and the footer reaches the terminal),
@@ -44,7 +45,7 @@ from pathlib import Path
 # bench/ is not a package: its modules are found next to this script, from wherever it is run
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tui_common import COLS, ROWS, _cleanups, _on_signal, cleanup_all, out
+from tui_common import COLS, ROWS, _cleanups, _on_signal, cleanup_all, misses, out
 from tui_flood import figure_flood
 from tui_hello import figure_first_frame, figure_idle
 from tui_pods import figure_pods
@@ -94,8 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         cleanup_all()
-    out(f"(bench took {time.perf_counter() - began:.0f} s; load average {os.getloadavg()[0]:.2f} at the end)")
-    return 1 if failed else 0
+    out(f"(bench took {time.perf_counter() - began:.0f} s; load average {os.getloadavg()[0]:.2f} at the end; "
+        + (f"MISSED: figure {', '.join(misses)})" if misses else
+           "every figure met its target)" if not failed else "a figure failed to run)"))
+    return 1 if failed or misses else 0
 
 
 if __name__ == "__main__":
