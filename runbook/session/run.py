@@ -26,8 +26,10 @@ from runbook.format.template import TemplateError, render
 from runbook.journal.sqlite import SessionMeta
 from runbook.journal.store import JournalStore
 from runbook.rules.events import Ev, Event
+from runbook.rules.fold import apply, fold
 from runbook.rules.redact import MASK, Redactor
-from runbook.rules.state import RunState, Status, apply, fold, refusal
+from runbook.rules.state import RunState, Status
+from runbook.rules.transitions import refusal
 from runbook.rules.two_person import two_person_refusal
 from runbook.session.detached_steps import SupervisorRefused, execute_detached, reattach, still_running
 from runbook.session.operator import Operator
