@@ -36,7 +36,7 @@ from runbook.format.loader import load, load_text  # noqa: E402
 from runbook.format.model import ItemKind, Runbook  # noqa: E402
 from runbook.journal.sqlite import Journal  # noqa: E402
 from runbook.rules.events import Ev, Event  # noqa: E402
-from runbook.rules.state import fold  # noqa: E402
+from runbook.rules.fold import fold  # noqa: E402
 from runbook.session.operator import current  # noqa: E402
 from runbook.session.run import Run  # noqa: E402
 from steps import default_registry  # noqa: E402

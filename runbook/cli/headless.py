@@ -17,7 +17,8 @@ from runbook.execute.stepkind import CancelToken, Outcome
 from runbook.format.durations import format_duration, format_range
 from runbook.format.model import Item, ItemKind
 from runbook.rules.events import Ev
-from runbook.rules.state import Status, blocking
+from runbook.rules.gates import blocking
+from runbook.rules.state import Status
 from runbook.rules.window import (
     expected_remaining,
     notice_due,

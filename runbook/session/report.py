@@ -15,7 +15,7 @@ from runbook.format.durations import format_duration, format_range
 from runbook.format.model import Runbook
 from runbook.journal.sqlite import SessionMeta
 from runbook.rules.events import Ev, Event
-from runbook.rules.state import fold
+from runbook.rules.fold import fold
 
 
 @dataclass

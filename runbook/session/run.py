@@ -12,7 +12,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,10 @@ from runbook.format.template import TemplateError, render
 from runbook.journal.sqlite import SessionMeta
 from runbook.journal.store import JournalStore
 from runbook.rules.events import Ev, Event
+from runbook.rules.fold import apply, fold, interrupt
 from runbook.rules.redact import MASK, Redactor
-from runbook.rules.state import RunState, Status, apply, fold, refusal
+from runbook.rules.state import RunState
+from runbook.rules.transitions import refusal
 from runbook.rules.two_person import two_person_refusal
 from runbook.session.detached_steps import SupervisorRefused, execute_detached, reattach, still_running
 from runbook.session.operator import Operator
@@ -286,14 +287,10 @@ class Run(Pairing):
         return [s.item_id for s in live_supervisors(self.dir) if s.item_id in self.state.items]
 
     def interrupted(self, item_id: str) -> None:
-        """A detached step died without a result: show it as a fold on resume would."""
+        """A detached step died without a result: the fold's interrupted pass for that item,
+        so this process shows it exactly as a fresh fold of the journal (a resume) does."""
         with self._lock:
-            st = self.state.items[item_id]
-            if st.status is Status.RUNNING:
-                items = dict(self.state.items)
-                items[item_id] = replace(st, status=Status.NEEDS_RECONCILE,
-                                         message="interrupted: intent journaled, no result")
-                self.state = replace(self.state, items=items)
+            self.state = interrupt(self.state, (item_id,))
 
     def describe(self, item: Item) -> str:
         return self.executor.describe(item)

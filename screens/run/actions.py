@@ -254,7 +254,7 @@ class RunActions(Screen[None]):
         self._show_section(rb.phases[self.run.state.phase].sections[0])
 
     def _finish_run(self) -> None:
-        from runbook.rules.state import blocking
+        from runbook.rules.gates import blocking
         blockers = blocking(self.run.runbook, self.run.state, self.run.state.phase)
         if blockers:
             self.notify("\n".join(str(b) for b in blockers), title="Cannot finish yet",

@@ -33,7 +33,8 @@ from runbook.execute.stepkind import CancelToken, Outcome
 from runbook.format.loader import load
 from runbook.journal.sqlite import Journal
 from runbook.rules.events import Ev
-from runbook.rules.state import Status, fold
+from runbook.rules.fold import fold
+from runbook.rules.state import Status
 from runbook.session.operator import current
 from runbook.session.run import Run
 from steps import default_registry

@@ -216,3 +216,42 @@ def test_headless_resume_follows_a_step_still_running(tmp_path: Path) -> None:
     assert "finished" in out and "passed: exit status 0" in out
     assert "== done:" in out
     assert (tmp_path / "marker").read_text().split() == ["start", "end"]
+
+
+def test_a_supervisor_killed_mid_step_leaves_the_item_as_a_fresh_fold_shows_it(tmp_path: Path) -> None:
+    """No result is journaled: the driver shows the item interrupted (reconcile it), exactly as
+    a resume folding the journal afresh shows it."""
+    import threading
+
+    from runbook.execute.detached import live_supervisor
+    rb_path = write_runbook(tmp_path, lines=100, nap=0.1)
+    reg = default_registry()
+    journal = Journal(tmp_path / "journal.db")
+    run = Run.start(journal, load(rb_path, reg), "local", {}, reg, OPERATOR, dry_run=False)
+    log = run.dir / "logs" / "slow.log"
+    problems: list[str] = []
+
+    def kill_the_supervisor() -> None:
+        try:
+            wait_for(lambda: log.exists() and "progress 2" in log.read_text(), "output")
+            sup = live_supervisor(run.dir, "slow")
+            assert sup is not None, "no live supervisor"
+            os.kill(sup.pid, signal.SIGKILL)
+        except AssertionError as e:
+            problems.append(str(e))
+            (tmp_path / "gate").touch()  # let the step end, so execute returns
+
+    t = threading.Thread(target=kill_the_supervisor)
+    t.start()
+    try:
+        result = run.execute("slow")
+    finally:
+        t.join()
+        (tmp_path / "gate").touch()  # the orphaned step may end now
+    assert not problems, problems
+    assert result.outcome is Outcome.FAILED and "reconcile it" in result.message
+    assert run.state.items["slow"].status is Status.NEEDS_RECONCILE
+    fresh = Run.open(journal, journal.session(run.meta.id), load(rb_path, reg), {}, reg, OPERATOR)
+    assert fresh.state.items == run.state.items
+    assert fresh.state.last_seq == run.state.last_seq
+    journal.close()

@@ -20,7 +20,8 @@ import pytest
 from runbook.format.loader import load_text
 from runbook.journal.store import open_journal
 from runbook.rules.events import Ev
-from runbook.rules.state import Status, fold
+from runbook.rules.fold import fold
+from runbook.rules.state import Status
 from runbook.session.operator import Operator
 from runbook.session.report import build, to_markdown
 from runbook.session.run import Refused, Run

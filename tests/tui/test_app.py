@@ -317,7 +317,7 @@ async def test_reconcile_interrupted_action_in_the_tui(make_app: MakeApp) -> Non
         run.choose("how", "helm")
         run.emit(Ev.ITEM_INTENT, "helm-up", {"command": "echo helm"})
         # the process that ran it is gone: fold the journal again, as `resume` does
-        from runbook.rules.state import fold
+        from runbook.rules.fold import fold
         run.state = fold(run.runbook, run.meta.env, run.journal.iter_events(run.meta.id))
         assert status(app, "helm-up") is Status.NEEDS_RECONCILE
         screen(app).select_item("helm-up")

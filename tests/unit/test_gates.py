@@ -13,17 +13,10 @@ import pytest
 
 from runbook.journal.sqlite import Journal
 from runbook.rules.events import Ev, Event
-from runbook.rules.state import (
-    Blocker,
-    RunState,
-    Status,
-    apply,
-    blocking,
-    can_advance,
-    fold,
-    initial,
-    refusal,
-)
+from runbook.rules.fold import apply, fold
+from runbook.rules.gates import Blocker, blocking, can_advance
+from runbook.rules.state import RunState, Status, initial
+from runbook.rules.transitions import refusal
 from runbook.session.run import Refused, Run
 from tests.unit.gates_runbook import ACTOR, ENV, OPERATOR, RB, REG, settled
 

@@ -15,7 +15,8 @@ from runbook.format.loader import LoadFailed, load, load_text
 from runbook.format.model import Policy, Window
 from runbook.journal.sqlite import Journal
 from runbook.rules.events import Ev
-from runbook.rules.state import NOTICE_NOTE, Status, initial, refusal
+from runbook.rules.state import NOTICE_NOTE, Status, initial
+from runbook.rules.transitions import refusal
 from runbook.rules.window import notice_due
 from runbook.session.operator import Operator
 from runbook.session.run import Refused, Run

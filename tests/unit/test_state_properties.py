@@ -1,6 +1,6 @@
 """The run state and its gates: property tests over random operator actions.
 
-The property tests drive `runbook.rules.state` directly (refusal -> apply, with synthetic
+The property tests drive `runbook.rules` directly (refusal -> apply, with synthetic
 events), and a real `Run` on a temporary journal whose automated items are
 `shell` argv [true] / [false]. Whatever the operator does, a phase is never left
 while one of its required items is not done, unless it was overridden with a
@@ -21,16 +21,10 @@ from hypothesis import strategies as st
 from runbook.format.model import ItemKind, Runbook
 from runbook.journal.sqlite import Journal
 from runbook.rules.events import Ev, Event
-from runbook.rules.state import (
-    DONE,
-    RunState,
-    Status,
-    apply,
-    blocking,
-    fold,
-    initial,
-    refusal,
-)
+from runbook.rules.fold import apply, fold
+from runbook.rules.gates import blocking
+from runbook.rules.state import DONE, RunState, Status, initial
+from runbook.rules.transitions import refusal
 from runbook.session.run import Refused, Run
 from tests.unit.gates_runbook import ACTOR, ENV, OPERATOR, RB, REG, settled
 

@@ -14,7 +14,8 @@ from runbook.format.loader import load, load_text
 from runbook.format.model import Window
 from runbook.journal.sqlite import Journal
 from runbook.rules.events import Ev, Event
-from runbook.rules.state import Status, apply, fold, initial
+from runbook.rules.fold import apply, fold
+from runbook.rules.state import Status, initial
 from runbook.rules.window import (
     WARNING_GUARD,
     expected_remaining,
