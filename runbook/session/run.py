@@ -23,8 +23,7 @@ from runbook.execute.scope import render_params, scope_for
 from runbook.execute.stepkind import CancelToken, StepKind, StepRegistry, StepResult
 from runbook.format.model import Environment, Item, Runbook
 from runbook.format.template import TemplateError, render
-from runbook.journal.sqlite import SessionMeta
-from runbook.journal.store import JournalStore
+from runbook.journal.store import JournalStore, SessionMeta
 from runbook.rules.events import Ev, Event
 from runbook.rules.redact import MASK, Redactor
 from runbook.rules.state import RunState, Status, apply, fold, refusal
