@@ -7,7 +7,10 @@ starts, navigates and runs a step as stock Textual would, and says once why paci
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +39,30 @@ async def still_works(app: RunbookApp, pilot: object) -> None:
     run = app.current_run
     assert run is not None
     await wait_for(pilot, lambda: run.state.items["hello"].status is Status.PASSED)
+
+
+# Textual's private names screens/ uses; the room is the only module that may name them
+PRIVATE = {"_driver", "_display", "_timers", "_on_timer_update", "_active", "_tick", "_start",
+           "_interval", "_callback", "_bindings_ready", "_compositor"}
+
+
+def test_private_textual_names_are_used_only_in_their_room() -> None:
+    room = Path(textual_private.__file__)
+    found = []
+    for path in sorted(room.parents[1].rglob("*.py")):
+        if path == room:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        own = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}  # ours, not Textual's
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and re.match(r"textual(\.\w+)*\._", node.module or ""):
+                found.append(f"{path.name}:{node.lineno} imports {node.module}")
+            elif isinstance(node, ast.Attribute) and node.attr in PRIVATE - own:
+                found.append(f"{path.name}:{node.lineno} uses .{node.attr}")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and node.value.startswith(("_Screen__", "_App__", "_bindings_ready")):
+                found.append(f"{path.name}:{node.lineno} names {node.value}")
+    assert found == []
 
 
 def test_this_textual_has_the_expected_private_names() -> None:
