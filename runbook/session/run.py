@@ -314,11 +314,6 @@ class Run(Pairing, DetachedSteps):
                           self.operator.name, item)
         return render_params(step, item, scope)
 
-    @property
-    def first_mutation_done(self) -> bool:
-        return any(st.mutating_run or (st.attempts and self.runbook.item(i).mutating)
-                   for i, st in self.state.items.items())
-
     def close(self) -> None:
         """Leave the session: a driver releases the wheel, a follower says goodbye."""
         if self.role == "driver":
