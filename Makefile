@@ -16,6 +16,7 @@ test: system-deps $(VENV)/.installed-test lint typecheck pytest
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/vulture
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
