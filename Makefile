@@ -15,6 +15,8 @@ test: system-deps $(VENV)/.installed-test lint typecheck pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/vulture
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
@@ -68,4 +70,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -282,7 +282,7 @@ def _step_breakdown(run: Run,
 
 
 def _meta(sid: str, tmp: Path) -> Any:
-    from runbook.journal.sqlite import SessionMeta
+    from runbook.journal.store import SessionMeta
     return SessionMeta(id=sid, created=time.time(), runbook_path="bench.yaml",
                        runbook_title="bench", runbook_hash="0", env="local", dry_run=False,
                        operator="bench", host="host", ssh="", kube_context="", variables={},

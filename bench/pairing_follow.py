@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.format.loader import load_text
-from runbook.journal.store import open_journal
+from runbook.journal.backends import open_journal
 from runbook.rules.state import Status
 from runbook.session.operator import Operator
 from runbook.session.run import Run

@@ -12,7 +12,8 @@ from textual.screen import Screen
 
 from runbook.execute.stepkind import StepRegistry
 from runbook.format.model import Runbook
-from runbook.journal.store import JournalStore, open_journal
+from runbook.journal.backends import open_journal
+from runbook.journal.store import JournalStore
 from runbook.session.operator import Operator
 from runbook.session.run import Run
 from screens.modals.setup_screen import SetupResult, SetupScreen

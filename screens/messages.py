@@ -21,13 +21,6 @@ class RunEvent(Message):
 
 
 @dataclass
-class StepFinished(Message):
-    item: str
-    outcome: str
-    message: str
-
-
-@dataclass
 class PodsSnapshot(Message):
     """The pods of the namespace now: one dict per pod (name, ready, status, restarts, age,
     node, image)."""

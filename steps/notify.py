@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
+from runbook.format.params import Param, ParamType
 from steps.base import BaseStep
 
 

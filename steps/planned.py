@@ -3,7 +3,7 @@ fully; until each is implemented it runs only in dry run ("would run: ...")."""
 
 from __future__ import annotations
 
-from runbook.execute.stepkind import Param, ParamType
+from runbook.format.params import Param, ParamType
 from steps.base import BaseStep
 
 S, INT, N, B, L, D, M = (ParamType.STR, ParamType.INT, ParamType.NUMBER, ParamType.BOOL,

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
 from runbook.format.durations import DurationError, parse_duration
+from runbook.format.params import Param, ParamType
 from runbook.rules.redact import strip_url_password, url_passwords
 from steps.base import BaseStep
 

@@ -19,8 +19,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
 from runbook.format.durations import DurationError, parse_duration
+from runbook.format.params import Param, ParamType
 from steps.base import BaseStep
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")

@@ -6,8 +6,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
 from runbook.format.durations import format_duration
+from runbook.format.params import Param, ParamType
 from steps.base import BaseStep, time_scale
 
 

@@ -47,7 +47,6 @@ class Headless:
         self.run = run
         self.ask = ask
         self.out = out
-        self._cancel: CancelToken | None = None
         self._rollback_s: float | None = None  # the rollback's expected duration, read ...
         self._rollback_read = False  # ... before the first change in a window
 

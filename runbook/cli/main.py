@@ -36,8 +36,8 @@ class CliError(Exception):
 
 def open_store(args: argparse.Namespace, must_exist: bool = True) -> JournalStore:
     """The journal of --journal (a SQLite file or a postgresql:// URL), else the default file."""
-    from runbook.journal.sqlite import JournalError
-    from runbook.journal.store import open_journal
+    from runbook.journal.backends import open_journal
+    from runbook.journal.store import JournalError
     locator = str(args.journal or paths.journal_path())
     if must_exist and not _is_url(locator) and not Path(locator).exists():
         raise CliError(f"no journal at {locator}")

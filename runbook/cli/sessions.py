@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from runbook.cli.main import CliError, _interactive, _is_url, _lock, _tui_available, open_store, registry
 from runbook.files import paths
@@ -20,15 +20,13 @@ if TYPE_CHECKING:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from runbook.format.variables import VariableError, check_value, parse_assignments
-    from runbook.journal.sqlite import Journal
     from runbook.session.operator import current
     from runbook.session.resume import ResumeError, plan
     from runbook.session.run import Refused, Run
     journal = open_store(args)
     reg = registry()
     try:
-        # plan() only uses what every JournalStore offers; its annotation still says Journal
-        p = plan(cast(Journal, journal), args.session, reg)
+        p = plan(journal, args.session, reg)
     except ResumeError as e:
         raise CliError(str(e)) from None
     for line in p.changes:
@@ -72,7 +70,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     """Follow a session from another terminal: live, read-only; co-sign, ask for the wheel."""
-    from runbook.journal.sqlite import Journal
     from runbook.session.operator import current
     from runbook.session.resume import ResumeError, plan
     from runbook.session.run import Refused, Run
@@ -81,7 +78,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     journal = open_store(args)
     reg = registry()
     try:
-        p = plan(cast(Journal, journal), args.session, reg)
+        p = plan(journal, args.session, reg)
         run = Run.attach(journal, p.meta, p.runbook, reg, current())
     except (ResumeError, Refused) as e:
         raise CliError(str(e)) from None
@@ -128,7 +125,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from runbook.journal.sqlite import JournalError
+    from runbook.journal.store import JournalError
     from runbook.session.report import build, to_json, to_markdown
     j = open_store(args)
     try:

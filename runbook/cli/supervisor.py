@@ -24,8 +24,8 @@ from runbook.execute.detached import REFUSED, claim, live_supervisor, reason_fil
 from runbook.execute.stepkind import CancelToken, StepRegistry
 from runbook.format.loader import LoadFailed, load, load_text
 from runbook.format.model import Runbook
-from runbook.journal.sqlite import JournalError
-from runbook.journal.store import open_journal
+from runbook.journal.backends import open_journal
+from runbook.journal.store import JournalError
 from runbook.session.operator import Operator
 from runbook.session.run import Refused, Run
 

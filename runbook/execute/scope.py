@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.execute.stepkind import ParamType, StepKind
+from runbook.execute.stepkind import StepKind
 from runbook.format.model import Environment, Item, Runbook
+from runbook.format.params import ParamType
 from runbook.format.template import render, render_script
 
 

@@ -1,8 +1,8 @@
 """The contract between the engine and the step kinds in `steps/`.
 
-A step kind declares its parameters (so the loader can validate a runbook
-before anything runs, and `runbook schema` can describe them) and runs one
-item on the caller's thread, reporting through its `StepContext`.
+A step kind declares its parameters (runbook.format.params: so the loader can
+validate a runbook before anything runs, and `runbook schema` can describe them)
+and runs one item on the caller's thread, reporting through its `StepContext`.
 """
 
 from __future__ import annotations
@@ -12,28 +12,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
-
-class ParamType(enum.StrEnum):
-    STR = "string"
-    INT = "integer"
-    NUMBER = "number"
-    BOOL = "boolean"
-    STR_LIST = "string-list"
-    DURATION = "duration"  # "30s", "5m", "1h", or a number of seconds
-    MAP = "map"  # string -> string
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    type: ParamType = ParamType.STR
-    required: bool = False
-    default: Any = None
-    doc: str = ""
-    choices: tuple[str, ...] = ()
-    shell_quoted: bool = False  # rendered into a shell script: each value is shell-quoted
+from runbook.format.params import KindDeclaration
 
 
 class CancelToken:
@@ -104,21 +85,12 @@ class StepContext:
         return self.params.get(name, default)
 
 
-class StepKind(Protocol):
-    """A step kind: stateless; `run` is called on a worker thread."""
-
-    name: ClassVar[str]
-    doc: ClassVar[str]
-    params: ClassVar[tuple[Param, ...]]
-    implemented: ClassVar[bool]  # False: runs only in dry run ("would run: ...")
-    read_only: ClassVar[bool]  # True: may be used by check items
+class StepKind(KindDeclaration, Protocol):
+    """A step kind: stateless; `run` is called on a worker thread. What it declares (name,
+    parameters, `check`) is `KindDeclaration`, in runbook.format.params."""
 
     def describe(self, params: Mapping[str, Any]) -> str:
         """One line saying what it would do, for dry runs and the detail pane."""
-        ...
-
-    def check(self, params: Mapping[str, Any]) -> list[str]:
-        """Errors in the combination of parameters (each names the parameter)."""
         ...
 
     def run(self, ctx: StepContext) -> StepResult: ...

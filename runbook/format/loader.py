@@ -13,7 +13,6 @@ from pathlib import Path
 
 import yaml
 
-from runbook.execute.stepkind import StepRegistry
 from runbook.format.loader_items import ItemContext, parse_phases
 from runbook.format.loader_meta import (
     parse_checklist,
@@ -23,6 +22,7 @@ from runbook.format.loader_meta import (
     parse_variables,
 )
 from runbook.format.model import ItemKind, Phase, Pos, Runbook
+from runbook.format.params import KindCatalog
 from runbook.format.yamlnodes import Doc, LoadError, LoadFailed, suggest
 
 TOP_KEYS = (
@@ -34,7 +34,7 @@ FORMAT_VERSION = 1
 __all__ = ["LoadError", "LoadFailed", "load", "load_text"]
 
 
-def load(path: str | Path, registry: StepRegistry) -> Runbook:
+def load(path: str | Path, registry: KindCatalog) -> Runbook:
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -51,13 +51,13 @@ def load(path: str | Path, registry: StepRegistry) -> Runbook:
     return load_text(text, str(path), registry)
 
 
-def load_text(text: str, path: str, registry: StepRegistry) -> Runbook:
+def load_text(text: str, path: str, registry: KindCatalog) -> Runbook:
     # (surrogatepass: a lone surrogate, which no file decodes to, is refused below, located)
     content_hash = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return replace(_load_text(text, path, content_hash, registry), source=text)
 
 
-def _load_text(text: str, path: str, content_hash: str, registry: StepRegistry) -> Runbook:
+def _load_text(text: str, path: str, content_hash: str, registry: KindCatalog) -> Runbook:
     # libyaml (C) composes ~10x faster; any problem is re-read by the Python parser so
     # the located message is the same whichever parser is installed
     rb, c_error, c_errors = _fast(text, path, content_hash, registry)
@@ -89,7 +89,7 @@ def _load_text(text: str, path: str, content_hash: str, registry: StepRegistry) 
     return rb
 
 
-def _fast(text: str, path: str, content_hash: str, registry: StepRegistry) \
+def _fast(text: str, path: str, content_hash: str, registry: KindCatalog) \
         -> tuple[Runbook | None, yaml.MarkedYAMLError | None, list[LoadError]]:
     """The runbook read with libyaml when it has no problem at all; else the C parser's
     syntax error or the errors found, for when the Python parser cannot say better."""
@@ -110,7 +110,7 @@ def _fast(text: str, path: str, content_hash: str, registry: StepRegistry) \
 
 
 def _parse_checked(doc: Doc, root: yaml.Node | None, content_hash: str,
-                   registry: StepRegistry) -> Runbook | None:
+                   registry: KindCatalog) -> Runbook | None:
     """The runbook when the fast parse finds no problem at all; else None (read again)."""
     if root is None:
         return None
@@ -121,7 +121,7 @@ def _parse_checked(doc: Doc, root: yaml.Node | None, content_hash: str,
     return rb if rb is not None and not doc.errors else None
 
 
-def _parse(doc: Doc, root: yaml.Node, content_hash: str, registry: StepRegistry) -> Runbook | None:
+def _parse(doc: Doc, root: yaml.Node, content_hash: str, registry: KindCatalog) -> Runbook | None:
     if not doc.check_tree(root):
         return None
     m = doc.mapping(root, "runbook", TOP_KEYS, ("title", "phases"))

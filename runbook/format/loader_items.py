@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from runbook.execute.stepkind import Param, ParamType, StepRegistry
 from runbook.format.model import Condition, Item, ItemKind, Option, Phase, Section, Service
+from runbook.format.params import KindCatalog, Param, ParamType
 from runbook.format.template import SCOPES, TemplateError, references
 from runbook.format.yamlnodes import MAX_INT, Doc, suggest, walk_scalars
 
@@ -26,7 +26,7 @@ ENV_FIELDS = ("name", "namespace", "context")
 class ItemContext:
     """What item parsing needs to know of the rest of the runbook."""
 
-    registry: StepRegistry
+    registry: KindCatalog
     variables: set[str]
     env_keys: set[str]  # value keys defined in every environment
     env_names: set[str]

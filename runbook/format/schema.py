@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.execute.stepkind import ParamType, StepRegistry
 from runbook.format.model import ItemKind, VarType
+from runbook.format.params import KindCatalog, ParamType
 
 DURATION: dict[str, Any] = {
     "description": "seconds, or e.g. 30s, 15m, 1h30m",
@@ -39,7 +39,7 @@ def _param(t: ParamType, choices: tuple[str, ...]) -> dict[str, Any]:
     return DURATION
 
 
-def _step_branches(registry: StepRegistry) -> list[dict[str, Any]]:
+def _step_branches(registry: KindCatalog) -> list[dict[str, Any]]:
     out = []
     for k in registry.kinds():
         if k.name == "wait":
@@ -55,7 +55,7 @@ def _step_branches(registry: StepRegistry) -> list[dict[str, Any]]:
     return out
 
 
-def json_schema(registry: StepRegistry) -> dict[str, Any]:
+def json_schema(registry: KindCatalog) -> dict[str, Any]:
     item: dict[str, Any] = {
         "type": "object",
         "required": ["id", "title"],

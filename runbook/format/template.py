@@ -192,7 +192,3 @@ def _heredoc_bodies(text: str, i: int, pending: list[tuple[str, bool, bool]],
                     raise TemplateError(f"a value would end the here-document <<{word} early")
             out.append(filled)
     return i
-
-
-def render_argv(argv: list[str], scope: Mapping[str, str]) -> list[str]:
-    return [render(a, scope) for a in argv]

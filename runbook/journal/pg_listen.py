@@ -18,7 +18,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg.rows import TupleRow
 
-from runbook.journal.sqlite import JournalError
+from runbook.journal.store import JournalError
 
 POLL_SECONDS = 0.05  # how often waiters poll while the listening connection is down
 RETRY_SECONDS = 1.0  # pause before the listener reconnects; longest sleep between checks

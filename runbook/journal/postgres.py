@@ -26,8 +26,7 @@ from psycopg.rows import TupleRow
 
 from runbook.files import paths
 from runbook.journal.pg_listen import Listener
-from runbook.journal.sqlite import JournalError, SessionMeta, decode_rows
-from runbook.journal.store import Appended, Check, Wheel
+from runbook.journal.store import Appended, Check, JournalError, SessionMeta, Wheel, decode_rows
 from runbook.rules.events import Ev, Event
 from runbook.rules.redact import MASK, MIN_SECRET, mask_url_password
 

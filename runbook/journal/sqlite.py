@@ -14,11 +14,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from runbook.journal.store import Appended, Check, Wheel
+from runbook.journal.store import Appended, Check, JournalError, SessionMeta, Wheel, decode_rows
 from runbook.rules.events import Ev, Event
 
 SCHEMA = """
@@ -57,30 +57,7 @@ CREATE TABLE IF NOT EXISTS wheels (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class SessionMeta:
-    id: str
-    created: float
-    runbook_path: str
-    runbook_title: str
-    runbook_hash: str
-    env: str
-    dry_run: bool
-    operator: str
-    host: str
-    ssh: str
-    kube_context: str
-    variables: dict[str, str]  # secrets already redacted
-    dir: str
-
-
-DECODE_CHUNK = 1000  # events whose payloads are decoded together
 POLL_SECONDS = 0.02  # how often `wait` looks for others' commits
-_KINDS = {e.value: e for e in Ev}
-
-
-class JournalError(Exception):
-    pass
 
 
 class _Shared:
@@ -352,29 +329,6 @@ class Journal:
         if len(matches) > 1:
             raise JournalError(f"{prefix!r} matches {len(matches)} sessions; give more of the id")
         return matches[0]
-
-
-def decode_rows(session_id: str, rows: list[Any]) -> Iterator[Event]:
-    """(seq, ts, kind, item, actor, data-as-JSON-text) rows -> events."""
-    # payloads are decoded a chunk at a time, as one JSON array: a third faster than one
-    # json.loads per event, which matters when a long session is folded on resume
-    for start in range(0, len(rows), DECODE_CHUNK):
-        chunk = rows[start:start + DECODE_CHUNK]
-        try:
-            payloads = json.loads("[" + ",".join([r[5] for r in chunk]) + "]")
-            if len(payloads) != len(chunk):
-                raise ValueError("payload count")
-        except ValueError:  # a damaged payload: decode one by one to name it
-            payloads = [_payload(session_id, r[0], r[5]) for r in chunk]
-        for (seq, ts, kind, item, actor, _), data in zip(chunk, payloads, strict=True):
-            yield Event(seq, ts, _KINDS.get(kind) or Ev(kind), item, actor, data)
-
-
-def _payload(session_id: str, seq: int, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as e:
-        raise JournalError(f"session {session_id} event {seq}: damaged data: {e}") from None
 
 
 def _meta(row: dict[str, Any]) -> SessionMeta:

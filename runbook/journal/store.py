@@ -7,16 +7,46 @@ looked (`append_checked`), so two terminals writing at once keep one consistent
 order and the transition rules are checked against the latest state; a
 follower waits for new events with `wait`; the wheel of a session (who drives
 it) is a lease that expires unless renewed.
+
+The types both backends share live here with the protocol (a session's `SessionMeta`,
+`JournalError`, and `decode_rows`, which turns stored rows into events), so the
+protocol is typed with them and neither backend imports the other. `open_journal`
+(backends.py) picks a backend by its locator.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from runbook.rules.events import Ev, Event
+
+DECODE_CHUNK = 1000  # events whose payloads are decoded together
+_KINDS = {e.value: e for e in Ev}
+
+
+class JournalError(Exception):
+    """The journal cannot be opened, read or written; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMeta:
+    id: str
+    created: float
+    runbook_path: str
+    runbook_title: str
+    runbook_hash: str
+    env: str
+    dry_run: bool
+    operator: str
+    host: str
+    ssh: str
+    kube_context: str
+    variables: dict[str, str]  # secrets already redacted
+    dir: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +90,7 @@ class JournalStore(Protocol):
 
     def close(self) -> None: ...
 
-    def create_session(self, meta: Any) -> None: ...
+    def create_session(self, meta: SessionMeta) -> None: ...
 
     def append(self, session_id: str, kind: Ev, item: str | None = None, actor: str = "",
                data: dict[str, Any] | None = None, ts: float | None = None) -> Event: ...
@@ -81,13 +111,22 @@ class JournalStore(Protocol):
         """Block up to `timeout` seconds until the session has an event after `after`."""
         ...
 
-    def session(self, session_id: str) -> Any: ...
+    def session(self, session_id: str) -> SessionMeta:
+        """The session with this id; JournalError if there is none."""
+        ...
 
-    def sessions(self) -> list[Any]: ...
+    def sessions(self) -> list[SessionMeta]:
+        """Every session, oldest first."""
+        ...
 
-    def find_session(self, prefix: str) -> Any: ...
+    def find_session(self, prefix: str) -> SessionMeta:
+        """The one session whose id starts with `prefix`; JournalError for none or several."""
+        ...
 
-    def latest_fact(self, env: str, key: str) -> Any: ...
+    def latest_fact(self, env: str, key: str) -> Any:
+        """The newest value of fact `key` (any JSON value) in an item result of any session
+        of `env`, or None."""
+        ...
 
     def wheel(self, session_id: str) -> Wheel | None: ...
 
@@ -102,11 +141,24 @@ class JournalStore(Protocol):
     def release_wheel(self, session_id: str, token: str) -> None: ...
 
 
-def open_journal(locator: str) -> JournalStore:
-    """A journal by its locator: a postgresql:// URL, or the path of a SQLite file."""
-    if locator.startswith(("postgresql://", "postgres://")):
-        import importlib  # psycopg is loaded only for a PostgreSQL journal
-        store: JournalStore = importlib.import_module("runbook.journal.postgres").PgJournal(locator)
-        return store
-    from runbook.journal.sqlite import Journal
-    return Journal(locator)
+def decode_rows(session_id: str, rows: list[Any]) -> Iterator[Event]:
+    """(seq, ts, kind, item, actor, data-as-JSON-text) rows -> events."""
+    # payloads are decoded a chunk at a time, as one JSON array: a third faster than one
+    # json.loads per event, which matters when a long session is folded on resume
+    for start in range(0, len(rows), DECODE_CHUNK):
+        chunk = rows[start:start + DECODE_CHUNK]
+        try:
+            payloads = json.loads("[" + ",".join([r[5] for r in chunk]) + "]")
+            if len(payloads) != len(chunk):
+                raise ValueError("payload count")
+        except ValueError:  # a damaged payload: decode one by one to name it
+            payloads = [_payload(session_id, r[0], r[5]) for r in chunk]
+        for (seq, ts, kind, item, actor, _), data in zip(chunk, payloads, strict=True):
+            yield Event(seq, ts, _KINDS.get(kind) or Ev(kind), item, actor, data)
+
+
+def _payload(session_id: str, seq: int, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise JournalError(f"session {session_id} event {seq}: damaged data: {e}") from None

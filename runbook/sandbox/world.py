@@ -83,8 +83,8 @@ class Sandbox:
         return self
 
     def _kube(self) -> None:
-        from runbook.sandbox.kube.cluster import Timing
         from runbook.sandbox.kube.emulator import KubeEmulator
+        from runbook.sandbox.kube.parts import Timing
         # a stuck rollout reaches its progress deadline (600 s) in about 15 s here
         kube = KubeEmulator(seed_namespace=NAMESPACE, timing=Timing(deadline_scale=0.025)).start()
         self._stops.append(("kube", kube))

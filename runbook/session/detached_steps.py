@@ -1,25 +1,35 @@
 """Running an item through a detached supervisor, and re-attaching to one after a resume.
 
-`Run.execute` comes here for long mutating steps (shell, Helm, restores): the calling
-thread only watches. It returns the same `StepResult` the executor would have, built
-from the result the supervisor journaled.
+A mixin of `Run` (as pairing.py is): `Run.execute` comes here for long mutating steps
+(shell, Helm, restores), and the calling thread only watches. It returns the same
+`StepResult` the executor would have, built from the result the supervisor journaled.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from runbook.execute.detached import REFUSED, TAIL_LINES, LogTail, live_supervisor, spawn, stop, watch
+from runbook.execute.detached import (
+    REFUSED,
+    TAIL_LINES,
+    LogTail,
+    live_supervisor,
+    live_supervisors,
+    spawn,
+    stop,
+    watch,
+)
+from runbook.execute.executor import Executor
 from runbook.execute.itemlog import Listener
 from runbook.execute.stepkind import CancelToken, Outcome, StepResult
 from runbook.files.paths import log_name
+from runbook.format.model import Environment, Item, Runbook
+from runbook.journal.store import JournalStore, SessionMeta
 from runbook.rules.events import Ev, Event
+from runbook.rules.redact import Redactor
 from runbook.rules.state import RunState, Status
-
-if TYPE_CHECKING:
-    from runbook.session.run import Run
+from runbook.session.operator import Operator
 
 LEAVE = "left running"  # a cancel reason that walks away instead of stopping the step
 
@@ -39,97 +49,129 @@ def still_running(state: RunState, session_dir: Path) -> RunState:
     return replace(state, items=items) if changed else state
 
 
-def execute_detached(run: Run, item_id: str, cancel: CancelToken,
-                     listener: Listener | None) -> StepResult:
-    spec = {"journal": run.journal.locator(), "session": run.meta.id, "item": item_id,
-            "runbook": str(run.runbook.path), "variables": run.variables,
-            "runbook_text": run.runbook.source or None,
-            "runbook_hash": run.runbook.content_hash,
-            # the environment as the driver has it (a rehearsal points it at its own world)
-            "environment": {"values": dict(run.env.values), "namespace": run.env.namespace,
-                            "context": run.env.context},
-            "secrets": list(run.redactor.secrets), "operator": asdict(run.operator)}
-    after = run.state.last_seq
-    log = run.dir / "logs" / log_name(item_id)
-    tail = LogTail(log, item_id, listener, from_end=True)
-    proc = spawn(spec, run.dir)
-    outcome, result = _follow(run, item_id, after, proc.pid, proc, tail, cancel)
-    if outcome != "left":  # (left: it runs on; subprocess reaps it if we outlive it)
-        proc.wait()
-    # refused, it did nothing: an intent seen meanwhile is another supervisor's (whose driver died
-    # before it was journaled), not an interruption of ours
-    refused = proc.returncode == REFUSED
-    if outcome == "died" and result is None and (refused or not _started_since(run, item_id, after)):
-        why = _last_error(run.dir, item_id) or f"exit status {proc.returncode}"
-        if refused or why.startswith("refused: "):
-            raise SupervisorRefused(why.removeprefix("refused: "))
-        return StepResult(Outcome.FAILED, f"the detached step did not start: {why}")
-    return _settle(run, item_id, outcome, result, proc.pid)
+class DetachedSteps:
+    """The part of a `Run` that runs steps in detached supervisors and watches them."""
 
+    journal: JournalStore
+    meta: SessionMeta
+    runbook: Runbook
+    env: Environment
+    variables: dict[str, str]
+    operator: Operator
+    redactor: Redactor
+    state: RunState
+    dir: Path
+    detach: bool
+    executor: Executor
 
-def reattach(run: Run, item_id: str, cancel: CancelToken,
-             listener: Listener | None) -> StepResult:
-    """Watch a detached step started by an earlier terminal, from its log's last lines."""
-    sup = live_supervisor(run.dir, item_id)
-    after = _last_start(run, item_id)
-    log = run.dir / "logs" / log_name(item_id)
-    tail = LogTail(log, item_id, listener, from_end=False, backlog=TAIL_LINES)
-    if sup is None:
-        run.sync()
-        return _settle(run, item_id, "died", _result(run, item_id, after), 0)
-    outcome, result = _follow(run, item_id, after, sup.pid, None, tail, cancel)
-    return _settle(run, item_id, outcome, result, sup.pid)
+    def sync(self) -> list[Event]:
+        raise NotImplementedError
 
+    def interrupted(self, item_id: str) -> None:
+        raise NotImplementedError
 
-def _follow(run: Run, item_id: str, after: int, pid: int, proc: object,
-            tail: LogTail, cancel: CancelToken) -> tuple[str, Event | None]:
-    found: list[Event] = []
+    def detaches(self, item: Item) -> bool:
+        """Whether the item's step runs in a detached supervisor (outliving this terminal)."""
+        if not self.detach or self.meta.dry_run or not item.mutating:
+            return False
+        try:
+            step = self.executor.step_for(item)
+        except KeyError:
+            return False
+        return bool(getattr(step, "detach", False)) and step.implemented
 
-    def done() -> bool:
-        if not found:
-            ev = _result(run, item_id, after)
-            if ev is not None:
-                found.append(ev)
-        return bool(found)
+    def reattach(self, item_id: str, cancel: CancelToken | None = None,
+                 listener: Listener | None = None) -> StepResult:
+        """Watch a detached step an earlier terminal started (see `running_detached`), from
+        its log's last lines."""
+        token = cancel or CancelToken()
+        sup = live_supervisor(self.dir, item_id)
+        after = self._last_start(item_id)
+        log = self.dir / "logs" / log_name(item_id)
+        tail = LogTail(log, item_id, listener, from_end=False, backlog=TAIL_LINES)
+        if sup is None:
+            self.sync()
+            return self._settle(item_id, "died", self._result(item_id, after), 0)
+        outcome, result = self._follow(item_id, after, sup.pid, None, tail, token)
+        return self._settle(item_id, outcome, result, sup.pid)
 
-    outcome = watch(pid, proc, tail, done,  # type: ignore[arg-type]
-                    cancelled=lambda: cancel.cancelled and cancel.reason != LEAVE,
-                    sync=run.sync, leave=lambda: cancel.reason == LEAVE,
-                    stop_step=lambda: stop(pid, cancel.reason, run.dir, item_id))
-    return outcome, (found[0] if found else None)
+    def running_detached(self) -> list[str]:
+        """Items whose detached step is running (started by this or an earlier terminal)."""
+        return [s.item_id for s in live_supervisors(self.dir) if s.item_id in self.state.items]
 
+    def _execute_detached(self, item_id: str, cancel: CancelToken,
+                          listener: Listener | None) -> StepResult:
+        spec = {"journal": self.journal.locator(), "session": self.meta.id, "item": item_id,
+                "runbook": str(self.runbook.path), "variables": self.variables,
+                "runbook_text": self.runbook.source or None,
+                "runbook_hash": self.runbook.content_hash,
+                # the environment as the driver has it (a rehearsal points it at its own world)
+                "environment": {"values": dict(self.env.values), "namespace": self.env.namespace,
+                                "context": self.env.context},
+                "secrets": list(self.redactor.secrets), "operator": asdict(self.operator)}
+        after = self.state.last_seq
+        log = self.dir / "logs" / log_name(item_id)
+        tail = LogTail(log, item_id, listener, from_end=True)
+        proc = spawn(spec, self.dir)
+        outcome, result = self._follow(item_id, after, proc.pid, proc, tail, cancel)
+        if outcome != "left":  # (left: it runs on; subprocess reaps it if we outlive it)
+            proc.wait()
+        # refused, it did nothing: an intent seen meanwhile is another supervisor's (whose driver
+        # died before it was journaled), not an interruption of ours
+        refused = proc.returncode == REFUSED
+        if outcome == "died" and result is None and (refused or not self._started_since(item_id,
+                                                                                          after)):
+            why = _last_error(self.dir, item_id) or f"exit status {proc.returncode}"
+            if refused or why.startswith("refused: "):
+                raise SupervisorRefused(why.removeprefix("refused: "))
+            return StepResult(Outcome.FAILED, f"the detached step did not start: {why}")
+        return self._settle(item_id, outcome, result, proc.pid)
 
-def _settle(run: Run, item_id: str, outcome: str, result: Event | None,
-            pid: int) -> StepResult:
-    if result is not None:
-        return StepResult(_outcome(str(result.get("outcome"))), str(result.get("message", "")),
-                          result.get("exit_code"), dict(result.get("facts") or {}))
-    if outcome == "left":
-        return StepResult(Outcome.CANCELLED, f"{LEAVE} (supervisor pid {pid}); "
-                          "`runbook resume` re-attaches to it")
-    run.interrupted(item_id)
-    return StepResult(Outcome.FAILED, "the detached step ended without journaling a result: "
-                      "reconcile it")
+    def _follow(self, item_id: str, after: int, pid: int, proc: object,
+                tail: LogTail, cancel: CancelToken) -> tuple[str, Event | None]:
+        found: list[Event] = []
 
+        def done() -> bool:
+            if not found:
+                ev = self._result(item_id, after)
+                if ev is not None:
+                    found.append(ev)
+            return bool(found)
 
-def _result(run: Run, item_id: str, after: int) -> Event | None:
-    for ev in reversed(run.journal.events(run.meta.id, after)):
-        if ev.item == item_id and ev.kind is Ev.ITEM_RESULT:
-            return ev
-    return None
+        outcome = watch(pid, proc, tail, done,  # type: ignore[arg-type]
+                        cancelled=lambda: cancel.cancelled and cancel.reason != LEAVE,
+                        sync=self.sync, leave=lambda: cancel.reason == LEAVE,
+                        stop_step=lambda: stop(pid, cancel.reason, self.dir, item_id))
+        return outcome, (found[0] if found else None)
 
+    def _settle(self, item_id: str, outcome: str, result: Event | None,
+                pid: int) -> StepResult:
+        if result is not None:
+            return StepResult(_outcome(str(result.get("outcome"))), str(result.get("message", "")),
+                              result.get("exit_code"), dict(result.get("facts") or {}))
+        if outcome == "left":
+            return StepResult(Outcome.CANCELLED, f"{LEAVE} (supervisor pid {pid}); "
+                              "`runbook resume` re-attaches to it")
+        self.interrupted(item_id)
+        return StepResult(Outcome.FAILED, "the detached step ended without journaling a result: "
+                          "reconcile it")
 
-def _started_since(run: Run, item_id: str, after: int) -> bool:
-    return any(ev.item == item_id and ev.kind in (Ev.ITEM_INTENT, Ev.ITEM_STARTED)
-               for ev in run.journal.events(run.meta.id, after))
+    def _result(self, item_id: str, after: int) -> Event | None:
+        for ev in reversed(self.journal.events(self.meta.id, after)):
+            if ev.item == item_id and ev.kind is Ev.ITEM_RESULT:
+                return ev
+        return None
 
+    def _started_since(self, item_id: str, after: int) -> bool:
+        return any(ev.item == item_id and ev.kind in (Ev.ITEM_INTENT, Ev.ITEM_STARTED)
+                   for ev in self.journal.events(self.meta.id, after))
 
-def _last_start(run: Run, item_id: str) -> int:
-    last = 0
-    for ev in run.journal.iter_events(run.meta.id):
-        if ev.item == item_id and ev.kind in (Ev.ITEM_INTENT, Ev.ITEM_STARTED):
-            last = ev.seq
-    return last
+    def _last_start(self, item_id: str) -> int:
+        last = 0
+        for ev in self.journal.iter_events(self.meta.id):
+            if ev.item == item_id and ev.kind in (Ev.ITEM_INTENT, Ev.ITEM_STARTED):
+                last = ev.seq
+        return last
 
 
 def _outcome(value: str) -> Outcome:
@@ -146,6 +188,3 @@ def _last_error(session_dir: Path, item_id: str) -> str:
     except OSError:
         return ""
     return lines[-1].strip() if lines else ""
-
-
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from runbook.journal.sqlite import SessionMeta
+from runbook.journal.store import SessionMeta
 from runbook.rules.events import Ev, Event
 from runbook.rules.state import RunState
 from runbook.session.operator import Operator

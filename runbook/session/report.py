@@ -13,7 +13,7 @@ from typing import Any
 
 from runbook.format.durations import format_duration, format_range
 from runbook.format.model import Runbook
-from runbook.journal.sqlite import SessionMeta
+from runbook.journal.store import SessionMeta
 from runbook.rules.events import Ev, Event
 from runbook.rules.fold import fold
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from runbook.execute.stepkind import StepRegistry
 from runbook.format.loader import LoadFailed, load
 from runbook.format.model import Item, Runbook
-from runbook.journal.sqlite import Journal, JournalError, SessionMeta
+from runbook.journal.store import JournalError, JournalStore, SessionMeta
 from runbook.rules.events import Ev
 from runbook.rules.redact import MASK
 
@@ -34,7 +34,7 @@ class ResumePlan:
         return bool(self.changes)
 
 
-def pick_session(journal: Journal, prefix: str | None) -> SessionMeta:
+def pick_session(journal: JournalStore, prefix: str | None) -> SessionMeta:
     if prefix:
         try:
             return journal.find_session(prefix)
@@ -47,7 +47,7 @@ def pick_session(journal: Journal, prefix: str | None) -> SessionMeta:
     raise ResumeError("no unfinished session in the journal (give a session id)")
 
 
-def plan(journal: Journal, prefix: str | None, registry: StepRegistry) -> ResumePlan:
+def plan(journal: JournalStore, prefix: str | None, registry: StepRegistry) -> ResumePlan:
     meta = pick_session(journal, prefix)
     if any(e.kind is Ev.SESSION_FINISHED for e in journal.events(meta.id)):
         raise ResumeError(f"session {meta.id} is finished; `runbook report {meta.id}` shows it")

@@ -15,22 +15,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runbook.execute.detached import live_supervisors
 from runbook.execute.executor import ExecutionContext, Executor
 from runbook.execute.itemlog import Listener
 from runbook.execute.scope import render_params, scope_for
 from runbook.execute.stepkind import CancelToken, StepKind, StepRegistry, StepResult
 from runbook.format.model import Environment, Item, Runbook
 from runbook.format.template import TemplateError, render
-from runbook.journal.sqlite import SessionMeta
-from runbook.journal.store import JournalStore
+from runbook.journal.store import JournalStore, SessionMeta
 from runbook.rules.events import Ev, Event
 from runbook.rules.fold import apply, fold, interrupt
 from runbook.rules.redact import MASK, Redactor
 from runbook.rules.state import RunState
 from runbook.rules.transitions import refusal
 from runbook.rules.two_person import two_person_refusal
-from runbook.session.detached_steps import SupervisorRefused, execute_detached, reattach, still_running
+from runbook.session.detached_steps import DetachedSteps, SupervisorRefused, still_running
 from runbook.session.operator import Operator
 from runbook.session.pairing import Pairing
 from runbook.session.pairing import Refused as Refused
@@ -46,7 +44,7 @@ FOLLOWER_KINDS = frozenset({Ev.ITEM_COSIGNED, Ev.WHEEL_REQUESTED, Ev.WHEEL_PASSE
                             Ev.FOLLOWER_JOINED, Ev.FOLLOWER_LEFT, Ev.NOTIFY_FAILED})
 
 
-class Run(Pairing):
+class Run(Pairing, DetachedSteps):
     def __init__(self, journal: JournalStore, meta: SessionMeta, runbook: Runbook,
                  variables: dict[str, str], registry: StepRegistry, operator: Operator,
                  redactor: Redactor, state: RunState, role: str = "driver") -> None:
@@ -262,29 +260,10 @@ class Run(Pairing):
         token = cancel or CancelToken()
         if self.detaches(item) if detach is None else detach:
             try:
-                return execute_detached(self, item_id, token, listener)
+                return self._execute_detached(item_id, token, listener)
             except SupervisorRefused as e:
                 raise Refused(str(e)) from None
         return self.executor.execute(item, token, listener)
-
-    def detaches(self, item: Item) -> bool:
-        """Whether the item's step runs in a detached supervisor (outliving this terminal)."""
-        if not self.detach or self.meta.dry_run or not item.mutating:
-            return False
-        try:
-            step = self.executor.step_for(item)
-        except KeyError:
-            return False
-        return bool(getattr(step, "detach", False)) and step.implemented
-
-    def reattach(self, item_id: str, cancel: CancelToken | None = None,
-                 listener: Listener | None = None) -> StepResult:
-        """Watch a detached step an earlier terminal started (see `running_detached`)."""
-        return reattach(self, item_id, cancel or CancelToken(), listener)
-
-    def running_detached(self) -> list[str]:
-        """Items whose detached step is running (started by this or an earlier terminal)."""
-        return [s.item_id for s in live_supervisors(self.dir) if s.item_id in self.state.items]
 
     def interrupted(self, item_id: str) -> None:
         """A detached step died without a result: the fold's interrupted pass for that item,
@@ -331,11 +310,6 @@ class Run(Pairing):
         scope = scope_for(self.runbook, self.env, self.variables, self.meta.id, str(self.dir),
                           self.operator.name, item)
         return render_params(step, item, scope)
-
-    @property
-    def first_mutation_done(self) -> bool:
-        return any(st.mutating_run or (st.attempts and self.runbook.item(i).mutating)
-                   for i, st in self.state.items.items())
 
     def close(self) -> None:
         """Leave the session: a driver releases the wheel, a follower says goodbye."""

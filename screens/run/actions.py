@@ -45,9 +45,6 @@ class RunActions(Screen[None]):
     def select_item(self, item_id: str) -> None:
         raise NotImplementedError
 
-    def running_items(self) -> list[str]:
-        raise NotImplementedError
-
     @property
     def current_item(self) -> Item | None:
         """The item under the cursor now (not the last highlighted message's)."""

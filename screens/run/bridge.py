@@ -107,10 +107,10 @@ class PodsFeed:
     def run(self) -> None:
         """Load the Kubernetes client (a few hundred ms of imports, hence after the first
         paint and off the UI thread), then start the watcher."""
-        from steps.kube.client import KubeError, api_client
-        from steps.kube.pod_watch import PodWatcher
+        from steps.kube.pod_watch import KubeError, PodWatcher
         try:
-            api = api_client(self.context, os.environ.get("KUBECONFIG"))
+            watcher = PodWatcher.connect(self.context, os.environ.get("KUBECONFIG"),
+                                         self.namespace, self._changed, self._status)
         except KubeError as e:
             self.target.post_message(PodsStatus(f"Pods: not connected ({e})"))
             return
@@ -118,8 +118,8 @@ class PodsFeed:
         with self._lock:
             if self._stopped:
                 return
-            self.watcher = PodWatcher(api, self.namespace, self._changed, self._status)
-            self.watcher.start()
+            self.watcher = watcher
+            watcher.start()
 
     def stop(self, join: float = 0.5) -> None:
         with self._lock:

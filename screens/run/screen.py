@@ -11,7 +11,6 @@ from textual.widgets import TabbedContent, TabPane
 from runbook.execute.itemlog import tail_file
 from runbook.files.paths import log_name
 from runbook.format.model import Item, Section
-from runbook.rules.state import Status
 from runbook.session.run import Run
 from screens.messages import HealthSnapshot, PodsChanged, PodsSnapshot, PodsStatus, RunEvent
 from screens.run.actions import RunActions
@@ -247,6 +246,3 @@ class RunScreen(PairingActions, RunActions):
                         self._show_section(s)
                     self.query_one(ItemList).select(item_id)
                     return
-
-    def running_items(self) -> list[str]:
-        return [i for i, st in self.run.state.items.items() if st.status is Status.RUNNING]

@@ -17,13 +17,13 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from screens.terminal.textual_private import footer_keys_ready
+
 
 class KeyFooter(Footer):
     def __init__(self) -> None:
         super().__init__()
-        ready = getattr(Footer, "_bindings_ready", None)  # Textual 8's flag; absent: stock
-        if ready is not None:
-            self.set_reactive(ready, True)
+        footer_keys_ready(self)  # Textual's private flag (absent: the stock footer's way)
         self._shown: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:

@@ -24,11 +24,14 @@ ticks costs the digits that changed, and a frame that changes nothing costs noth
 
 RUNBOOK_OUTPUT_BUDGET sets the budget in bytes/s (0: never slow down), and
 RUNBOOK_FRAME_DIFF=0 writes Textual's frames as they are.
+
+Both work through Textual's private names, all of them in textual_private.py: if this
+Textual's do not have the expected shape, `start` leaves pacing and the cell diff off and
+says so in one line; the app then behaves as stock Textual.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import time
@@ -37,15 +40,12 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import constants, events
-from textual._ansi_sequences import SYNC_END, SYNC_START
-from textual._compositor import CompositorUpdate, LayoutUpdate
-from textual._time import get_time
 from textual.app import App
 from textual.message import Message
-from textual.screen import Screen
-from textual.timer import EventTargetGone, Timer
 
+from screens.terminal import textual_private
 from screens.terminal.frame_diff import FrameDiff
+from screens.terminal.textual_private import FrameTimer, install_frame_timer
 
 OUTPUT_BUDGET = 16 * 1024  # bytes/s written to the terminal when output is heavy
 MAX_FPS = constants.MAX_FPS  # Textual's own rate (60 unless TEXTUAL_FPS says otherwise)
@@ -58,51 +58,6 @@ DRAIN_SLOW = 1.0 / MIN_FPS
 FRAME_BYTES = 32  # a write at least this long is a frame (not a mode switch or a bell)
 INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp,
          events.Paste, events.Resize)
-_TIMER_ATTR = "_Screen__update_timer"  # Screen's private update timer (created lazily)
-
-
-class FrameTimer(Timer):
-    """A screen's update timer whose interval may change while it runs.
-
-    Textual's timer ticks on a fixed grid of `interval` (read once, when it starts); this
-    one ticks as soon as it is resumed (something is dirty) unless the last frame was less
-    than `interval` ago, and then when it is. A shorter interval wakes it at once.
-    """
-
-    def __init__(self, screen: Screen[Any], interval: float, callback: Callable[[], Any],
-                 active: bool) -> None:
-        super().__init__(screen, interval, name="screen_update", callback=callback,
-                         pause=not active)
-        self._last = -math.inf
-        self._wake = asyncio.Event()
-
-    @property
-    def interval(self) -> float:
-        return self._interval
-
-    def set_interval(self, interval: float) -> None:
-        if interval != self._interval:
-            self._interval = interval
-            self._wake.set()
-
-    async def _run(self) -> None:
-        active: asyncio.Event = self._active
-        wake = self._wake
-        while True:
-            await active.wait()
-            wait = self._last + self._interval - get_time()
-            if wait > 0:
-                wake.clear()
-                try:
-                    await asyncio.wait_for(wake.wait(), wait)
-                except TimeoutError:
-                    pass
-                continue
-            self._last = get_time()
-            try:
-                await self._tick(next_timer=self._last, count=0)
-            except EventTargetGone:
-                break
 
 
 def budget_from_env() -> float:
@@ -110,26 +65,6 @@ def budget_from_env() -> float:
         return float(os.environ.get("RUNBOOK_OUTPUT_BUDGET", OUTPUT_BUDGET))
     except ValueError:
         return OUTPUT_BUDGET
-
-
-def install_frame_timer(screen: Screen[Any], interval: float) -> FrameTimer | None:
-    """Put a FrameTimer in place of the screen's update timer (None: this Textual has none)."""
-    current = getattr(screen, _TIMER_ATTR, False)
-    if current is False or not screen.is_running:
-        return None
-    if isinstance(current, FrameTimer):
-        current.set_interval(interval)
-        return current
-    active = False
-    if isinstance(current, Timer):
-        active = current._active.is_set()
-        current.stop()
-        screen._timers.discard(current)
-    timer = FrameTimer(screen, interval, screen._on_timer_update, active)
-    timer._start()
-    screen._timers.add(timer)
-    setattr(screen, _TIMER_ATTR, timer)
-    return timer
 
 
 class Pacer:
@@ -148,36 +83,46 @@ class Pacer:
         self.diff = FrameDiff() if os.environ.get("RUNBOOK_FRAME_DIFF", "1") != "0" else None
         self._frame: object = None  # what App._display is showing, while it writes it
         self._sync = ""  # a held SYNC_START: written only if its frame writes something
+        self.off = ""  # why pacing and the cell diff are off ('' while they are on)
 
     # -- wiring ------------------------------------------------------------------------
     def start(self) -> None:
-        """Count the driver's writes, watch input, reconsider the rate every TICK."""
+        """Count the driver's writes, watch input, reconsider the rate every TICK; unless
+        Textual's private names are not as expected (then: off, and one line says so)."""
         if self._installed:
             return
         self._installed = True
         app = self.app
-        driver = app._driver
-        if driver is not None and not app.is_inline:
-            write = driver.write
-            display = app._display
-
-            def displayed(screen: Screen[Any], renderable: object) -> None:
-                self._frame = renderable
-                try:
-                    display(screen, renderable)  # type: ignore[arg-type]
-                finally:
-                    self._frame = None
-
-            def written(data: str) -> None:
-                data = self._rewrite(data)
-                if data:
-                    self.count(len(data.encode("utf-8", "replace")))
-                    write(data)
-
-            app._display = displayed  # type: ignore[method-assign]
-            driver.write = written  # type: ignore[method-assign]
+        why = textual_private.problem(app)
+        if why:
+            self.turn_off(why)
+            return
+        textual_private.hook_output(app, self._framing, self._write)
         app.message_signal.subscribe(app, self._message, immediate=True)
         self.app.set_interval(TICK, self.adapt, name="pacer")
+
+    def turn_off(self, why: str) -> None:
+        """Pacing and the cell diff off for the rest of the session: full rate, every frame
+        written whole (what stock Textual does). Said once, in one line."""
+        if self.off:
+            return
+        self.off = why
+        self.diff = None
+        self._sync = ""
+        self.fps = float(MAX_FPS)
+        self.drain_interval = DRAIN_FAST
+        line = f"Slow-link pacing and the cell diff are off: {why}"
+        self.app.log.warning(line)
+        self.app.notify(line, severity="warning", timeout=8, markup=False)
+
+    def _framing(self, renderable: object) -> None:
+        self._frame = renderable
+
+    def _write(self, data: str, write: Callable[[str], None]) -> None:
+        data = self._rewrite(data)
+        if data:
+            self.count(len(data.encode("utf-8", "replace")))
+            write(data)
 
     def _message(self, message: Message) -> None:
         if isinstance(message, INPUT):
@@ -194,20 +139,20 @@ class Pacer:
             if "\x1b[2J" in data or "\x1b[?1049" in data or "\x1bc" in data:
                 diff.reset()  # the screen was cleared behind the diff's back
             return data
-        if data == SYNC_START:  # held until the frame turns out to write something
+        if data == textual_private.SYNC_START:  # held until the frame turns out to write something
             self._sync = data
             return ""
-        if data == SYNC_END:
+        if data == textual_private.SYNC_END:
             opened, self._sync = self._sync, ""
-            return "" if opened == SYNC_START else data
-        if not isinstance(frame, CompositorUpdate):
+            return "" if opened == textual_private.SYNC_START else data
+        if not textual_private.is_frame(frame):
             diff.reset()  # some other renderable: not followed
             out = data
         else:
             size = self.app.size
             if (size.width, size.height) != (diff.width, diff.height):
                 diff.reset(size.width, size.height)
-            out = diff.frame(data, full=isinstance(frame, LayoutUpdate))
+            out = diff.frame(data, full=textual_private.is_full_frame(frame))
         if out and self._sync:
             out, self._sync = self._sync + out, "opened"
         return out
@@ -251,11 +196,21 @@ class Pacer:
         self._apply(float(MAX_FPS) if now < self.boost_until else paced)
 
     def _apply(self, fps: float) -> None:
+        if self.off:
+            return
         self.fps = fps
         for screen in list(self.app.screen_stack):
-            if fps >= MAX_FPS and not isinstance(getattr(screen, _TIMER_ATTR, None), FrameTimer):
+            if fps >= MAX_FPS and not isinstance(textual_private.update_timer(screen), FrameTimer):
                 continue  # full rate: Textual's own timer does it (until output must be paced)
-            install_frame_timer(screen, 1.0 / fps)
+            why = textual_private.screen_problem(screen)
+            try:
+                if not why:
+                    install_frame_timer(screen, 1.0 / fps)
+            except Exception as e:  # Textual's timer internals changed under us
+                why = f"the screen's update timer cannot be replaced ({type(e).__name__}: {e})"
+            if why:
+                self.turn_off(why)
+                return
 
     @property
     def slowed(self) -> bool:

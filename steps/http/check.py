@@ -11,7 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
+from runbook.format.params import Param, ParamType
 from runbook.rules.redact import mask_url_password, url_passwords
 from steps.base import BaseStep
 

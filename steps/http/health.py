@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
+from runbook.format.params import Param, ParamType
 from runbook.format.template import TemplateError, render
 from steps.base import BaseStep, time_scale
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
+from runbook.format.params import Param, ParamType
 from steps.kube.base import KubeStep
 from steps.kube.client import KubeError, apps, call
 from steps.kube.rollout import Change, DeploymentWatch, RolloutStatus, follow

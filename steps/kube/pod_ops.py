@@ -7,7 +7,8 @@ import re
 import time
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
+from runbook.format.params import Param, ParamType
 from steps.kube.base import KubeStep, pod_phase, pod_ready, selector_of
 from steps.kube.client import KubeError, apps, call, core
 

@@ -9,6 +9,9 @@ so a big namespace shows its first rows while the table takes in the rest. Rows 
 plain dicts: name, ready, status, restarts, age, node, image. Ages are refreshed every
 AGE_TICK seconds. A pod's JSON is kept only until its row is made: what stays is its
 resourceVersion, its row and its creation time, a small part of a big namespace's list.
+
+It is the screens' one door to Kubernetes (with the step registry, their only import from
+steps/): `PodWatcher.connect` makes the client, and `KubeError` is re-exported for them.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from steps.kube.base import pod_phase
+from steps.kube.client import KubeError as KubeError  # what `connect` raises
+from steps.kube.client import api_client
 from steps.kube.list_watch import ListWatch
 
 Change = Callable[[list[dict[str, Any]], list[str]], object]  # (added or changed rows, removed)
@@ -88,6 +93,13 @@ class PodWatcher:
         self._threads = [
             threading.Thread(target=self.list_watch.run, daemon=True, name="pod-watch"),
             threading.Thread(target=self._emit_loop, daemon=True, name="pod-emit")]
+
+    @classmethod
+    def connect(cls, context: str, kubeconfig: str | None, namespace: str, on_change: Change,
+                on_status: Status = lambda s: None) -> PodWatcher:
+        """A watcher (not started) on the cluster of `context` ('' = the current one); loads
+        the Kubernetes client. KubeError if the kube config does not load."""
+        return cls(api_client(context, kubeconfig), namespace, on_change, on_status)
 
     def start(self) -> None:
         for t in self._threads:

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 import yaml
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
+from runbook.format.params import Param, ParamType
 from steps.kube.base import KubeStep
 from steps.kube.client import apps, call, core
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
 from runbook.format.durations import DurationError, parse_duration
+from runbook.format.params import Param, ParamType
 from runbook.rules.redact import MASK, strip_url_password, url_passwords
 from steps.base import BaseStep
 

@@ -10,8 +10,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
 from runbook.format.durations import DurationError, format_duration, parse_duration
+from runbook.format.params import Param, ParamType
 from steps.base import time_scale
 from steps.pg.base import CONN_PARAMS, PgError, PgStep, connect, target
 

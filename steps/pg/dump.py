@@ -18,8 +18,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, OutputSink, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, OutputSink, StepContext, StepResult
 from runbook.format.durations import DurationError, parse_duration
+from runbook.format.params import Param, ParamType
 from steps.pg.base import (
     CONN_PARAMS,
     PgError,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
+from runbook.execute.stepkind import Outcome, StepContext, StepResult
 from runbook.format.durations import DurationError, format_duration, parse_duration
+from runbook.format.params import Param, ParamType
 from steps.pg.base import CONN_PARAMS, PgError, PgStep, connect, human_bytes, target
 
 PRIMARY_ROWS = """

@@ -110,10 +110,9 @@ def redis_factory(redis_root: Path) -> Iterator[Callable[[list[str]], RedisServe
 
 
 # -- Kubernetes API emulator, seeded like CreatorBridge ----------------------------------
-# `kube_emulator` (one per test) and `kube_emulator_module` (one per module) give a
-# KubeSandbox: the emulator object, its URL, a kubeconfig file (context "sandbox",
-# namespace creatorbridge-sandbox), and helpers to run the real kubectl or build an
-# official Python client against it. Time runs fast: pods start in ~0.1 s and
+# `kube_emulator` (one per test) gives a KubeSandbox: the emulator object, its URL, a
+# kubeconfig file (context "sandbox", namespace creatorbridge-sandbox), and helpers to run
+# the real kubectl or build an official Python client against it. Time runs fast: pods start in ~0.1 s and
 # spec.progressDeadlineSeconds is scaled by 0.005 (the default 600 s deadline is 3 s).
 
 NAMESPACE = "creatorbridge-sandbox"
@@ -175,16 +174,6 @@ def start_sandbox(root: Path, namespace: str = NAMESPACE,
 def kube_emulator(tmp_path: Path) -> Iterator[KubeSandbox]:
     """A fresh emulated cluster for one test."""
     sandbox = start_sandbox(tmp_path)
-    try:
-        yield sandbox
-    finally:
-        sandbox.emulator.stop()
-
-
-@pytest.fixture(scope="module")
-def kube_emulator_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSandbox]:
-    """One emulated cluster shared by a module's tests (for read-mostly tests)."""
-    sandbox = start_sandbox(tmp_path_factory.mktemp("kube"))
     try:
         yield sandbox
     finally:

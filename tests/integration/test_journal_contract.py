@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
-from runbook.journal.sqlite import JournalError, SessionMeta
-from runbook.journal.store import JournalStore, open_journal
+from runbook.journal.backends import open_journal
+from runbook.journal.store import JournalError, JournalStore, SessionMeta
 from runbook.rules.events import Ev, Event
 from runbook.sandbox.servers import TEST_PASSWORD, TEST_USER
 
@@ -42,7 +42,7 @@ LOCATOR_ENV = "RUNBOOK_TEST_JOURNAL"
 WRITER = """\
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
-from runbook.journal.store import open_journal
+from runbook.journal.backends import open_journal
 from tests.integration.test_journal_contract import write_many
 journal = open_journal(os.environ["RUNBOOK_TEST_JOURNAL"])
 start_at = float(sys.argv[4])

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from runbook.journal.postgres import PgJournal
-from runbook.journal.sqlite import JournalError, SessionMeta
+from runbook.journal.store import JournalError, SessionMeta
 from runbook.rules.events import Ev
 from runbook.sandbox.servers import TEST_PASSWORD, TEST_USER
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from runbook.format.loader import load_text
-from runbook.journal.store import open_journal
+from runbook.journal.backends import open_journal
 from runbook.rules.events import Ev
 from runbook.rules.fold import fold
 from runbook.rules.state import Status

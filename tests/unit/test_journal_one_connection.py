@@ -15,7 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
-from runbook.journal.sqlite import Journal, SessionMeta
+from runbook.journal.sqlite import Journal
+from runbook.journal.store import SessionMeta
 from runbook.rules.events import Ev
 
 READER = """

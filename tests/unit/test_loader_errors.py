@@ -434,7 +434,6 @@ def test_valid_file_on_disk(tmp_path) -> None:
 TOKENS = ["[", "]", "{", "}", ",", ":", "- ", " ", "\n", "\t", "'", '"', "!!int ", "!!float ",
           "!!timestamp ", "!!set ", "!custom ", "&a ", "*a", "<<: ", "${", "$${", "~", "yes",
           "[]", "{}", "services", "probe", "roll", "-5", "2024-01-01", "12:30", "\xff"]
-LINES = BASE.splitlines(keepends=True)
 
 
 @st.composite

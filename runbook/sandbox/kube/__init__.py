@@ -6,12 +6,12 @@ leases), with discovery, watch, the three patch types, server-side tables, and a
 deployment controller, so both the official Python client and the real `kubectl` work on it.
 """
 
-from .cluster import Timing
 from .emulator import KubeEmulator
 from .errors import ApiError
 from .execs import ExecResult
 from .faults import Faults
 from .kubeconfig import write_kubeconfig
+from .parts import Timing
 from .seed import CREATORBRIDGE_SERVICES
 
 __all__ = ["CREATORBRIDGE_SERVICES", "ApiError", "ExecResult", "Faults", "KubeEmulator",

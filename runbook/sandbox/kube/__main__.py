@@ -10,9 +10,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .cluster import Timing
 from .common import Obj
 from .emulator import KubeEmulator
+from .parts import Timing
 
 
 def _fixture(path: str) -> list[Obj]:

@@ -4,41 +4,23 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from .controller import DeploymentController
 from .events import Recorder
 from .execs import ExecRegistry
 from .faults import Faults
+from .kubelet import Kubelet
+from .parts import Timing
 from .podlogs import PodLogs
+from .replicaset import ReplicaSetController
 from .store import Store
-
-if TYPE_CHECKING:
-    from .controller import DeploymentController
-    from .kubelet import Kubelet
-    from .replicaset import ReplicaSetController
-
-
-@dataclass
-class Timing:
-    """How fast the simulated cluster moves (seconds of wall time)."""
-
-    tick: float = 0.05  # controller loop period
-    pod_start: float = 0.15  # creation -> Running and Ready
-    image_backoff: float = 0.3  # ErrImagePull -> ImagePullBackOff
-    terminate: float = 0.1  # deletion -> gone (graceful termination)
-    deadline_scale: float = 1.0  # multiplies spec.progressDeadlineSeconds
-    log_interval: float = 1.0  # a running container logs a line this often (0 = never)
 
 
 class Cluster:
-    """Everything the controllers share, and the thread that drives them."""
+    """Everything the controllers share (it is their `ClusterParts`), and the thread that
+    drives them."""
 
     def __init__(self, store: Store, faults: Faults, timing: Timing | None = None) -> None:
-        from .controller import DeploymentController
-        from .kubelet import Kubelet
-        from .replicaset import ReplicaSetController
-
         self.store = store
         self.faults = faults
         self.timing = timing or Timing()

@@ -52,12 +52,6 @@ def random_suffix(length: int = 5) -> str:
         return "".join(_rng.choice(SAFE_ALPHABET) for _ in range(length))
 
 
-def seed_random(seed: int) -> None:
-    """Make generated names reproducible (tests)."""
-    with _rng_lock:
-        _rng.seed(seed)
-
-
 def safe_hash(value: Any, length: int = 10) -> str:
     """A short, stable, name-safe hash of a JSON value (like pod-template-hash)."""
     digest = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).digest()

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from .common import Obj, clone, controller_uid, normalized, safe_hash
 from .defaults import scaled_value
 from .errors import ApiError
+from .parts import ClusterParts
 from .replicaset import owner_ref
 from .resources import DEPLOYMENT, REPLICASET
 from .rollout_status import next_status
-
-if TYPE_CHECKING:
-    from .cluster import Cluster
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -38,7 +35,7 @@ def revision(obj: Obj) -> int:
 
 
 class DeploymentController:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: ClusterParts) -> None:
         self.cluster = cluster
         self._clock: dict[str, float] = {}  # deployment uid -> last progress (precise)
 

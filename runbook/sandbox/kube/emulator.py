@@ -10,11 +10,12 @@ from pathlib import Path
 from types import TracebackType
 
 from . import seed as seeds
-from .cluster import Cluster, Timing
+from .cluster import Cluster
 from .common import Obj
 from .execs import ExecRegistry
 from .faults import Faults
 from .kubeconfig import write_kubeconfig
+from .parts import Timing
 from .podlogs import PodLogs
 from .resources import DEPLOYMENT
 from .server import KubeHTTPServer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .common import Obj, now_iso, random_suffix
 from .errors import ApiError
-from .resources import EVENT, by_kind
+from .resources import EVENT
 from .store import Store
 
 MAX_EVENTS_PER_NAMESPACE = 1000
@@ -61,10 +61,3 @@ class Recorder:
                     self.store.delete(EVENT, namespace, old)
                 except ApiError:
                     pass
-
-
-def resource_of(obj: Obj) -> str:
-    """`kind/name` as kubectl spells an object ("deployment.apps/api-gateway")."""
-    res = by_kind(str(obj.get("kind")))
-    group = f".{res.group}" if res.group else ""
-    return f"{res.singular}{group}/{obj['metadata']['name']}"

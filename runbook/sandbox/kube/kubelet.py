@@ -5,14 +5,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from typing import TYPE_CHECKING
 
 from .common import Obj, now_iso
 from .errors import ApiError
+from .parts import ClusterParts
 from .resources import NODE, POD
-
-if TYPE_CHECKING:
-    from .cluster import Cluster
 
 
 def _condition(kind: str, ok: bool, at: str, reason: str = "", message: str = "") -> Obj:
@@ -28,7 +25,7 @@ def _digest(text: str) -> str:
 
 
 class Kubelet:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: ClusterParts) -> None:
         self.cluster = cluster
         self._born: dict[str, float] = {}  # pod uid -> when first seen
         self._failed_at: dict[str, float] = {}  # pod uid -> first pull failure

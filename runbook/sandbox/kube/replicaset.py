@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .common import Obj, clone, controller_uid, now_iso, random_suffix
 from .errors import ApiError
+from .parts import ClusterParts
 from .resources import DEPLOYMENT, NAMESPACE, POD, REPLICASET, RESOURCES
-
-if TYPE_CHECKING:
-    from .cluster import Cluster
 
 
 def pod_is_ready(pod: Obj) -> bool:
@@ -36,7 +32,7 @@ def owner_ref(owner: Obj) -> Obj:
 
 
 class ReplicaSetController:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: ClusterParts) -> None:
         self.cluster = cluster
 
     def sync(self, instant: bool) -> None:
@@ -126,7 +122,7 @@ class ReplicaSetController:
                     pass
 
 
-def delete_pod_gracefully(cluster: Cluster, namespace: str, name: str, instant: bool) -> None:
+def delete_pod_gracefully(cluster: ClusterParts, namespace: str, name: str, instant: bool) -> None:
     """Mark a pod Terminating (the kubelet removes it shortly), or remove it at once."""
     if instant:
         try:

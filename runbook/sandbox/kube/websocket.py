@@ -9,7 +9,7 @@ import struct
 from typing import BinaryIO
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+OP_BINARY, OP_CLOSE = 0x2, 0x8  # the opcodes the channel protocol uses (RFC 6455)
 
 # Channel protocols in our order of preference (kubectl offers v5 first, then v4...).
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io",
