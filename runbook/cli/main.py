@@ -331,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_step"]:  # the supervisor of a detached step (runbook.execute.detached.spawn)
         from runbook.cli.supervisor import supervise
-        return supervise(registry())
+        return supervise(registry)  # (a factory: its imports come after the signal handlers)
     args = parser().parse_args(argv)
     try:
         return int(args.fn(args))

@@ -11,12 +11,22 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runbook.execute.detached import REFUSED, TAIL_LINES, LogTail, live_supervisor, spawn, stop, watch
+from runbook.execute.detached import (
+    NOT_STARTED,
+    REFUSED,
+    TAIL_LINES,
+    LogTail,
+    live_supervisor,
+    spawn,
+    stop,
+    watch,
+)
 from runbook.execute.itemlog import Listener
 from runbook.execute.stepkind import CancelToken, Outcome, StepResult
 from runbook.files.paths import log_name
 from runbook.rules.events import Ev, Event
 from runbook.rules.state import RunState, Status
+from runbook.session.pairing import Refused
 
 if TYPE_CHECKING:
     from runbook.session.run import Run
@@ -41,6 +51,14 @@ def still_running(state: RunState, session_dir: Path) -> RunState:
 
 def execute_detached(run: Run, item_id: str, cancel: CancelToken,
                      listener: Listener | None) -> StepResult:
+    """Spawn the item's supervisor and watch it to its result.
+
+    A cancel may come at any moment of the start: before the process exists, nothing is
+    spawned; while the supervisor has not taken the item, it exits NOT_STARTED having done
+    nothing. Either way the item ends `cancelled`, journaled here (start, then result), once
+    the supervisor is known not to journal it; from its claim on, the supervisor journals."""
+    if _cancelling(cancel):
+        return run.executor.cancelled_before_start(run.runbook.item(item_id), cancel.reason)
     spec = {"journal": run.journal.locator(), "session": run.meta.id, "item": item_id,
             "runbook": str(run.runbook.path), "variables": run.variables,
             "runbook_text": run.runbook.source or None,
@@ -63,8 +81,19 @@ def execute_detached(run: Run, item_id: str, cancel: CancelToken,
         why = _last_error(run.dir, item_id) or f"exit status {proc.returncode}"
         if refused or why.startswith("refused: "):
             raise SupervisorRefused(why.removeprefix("refused: "))
+        if _cancelling(cancel) or proc.returncode == NOT_STARTED:
+            # it is gone without taking the item: nobody else will journal this run
+            try:
+                return run.executor.cancelled_before_start(run.runbook.item(item_id),
+                                                           cancel.reason)
+            except Refused:  # someone else started the item meanwhile: theirs to journal
+                pass
         return StepResult(Outcome.FAILED, f"the detached step did not start: {why}")
     return _settle(run, item_id, outcome, result, proc.pid)
+
+
+def _cancelling(cancel: CancelToken) -> bool:
+    return cancel.cancelled and cancel.reason != LEAVE
 
 
 def reattach(run: Run, item_id: str, cancel: CancelToken,
