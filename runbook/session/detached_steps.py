@@ -103,7 +103,8 @@ def reattach(run: Run, item_id: str, cancel: CancelToken,
     after = _last_start(run, item_id)
     log = run.dir / "logs" / log_name(item_id)
     tail = LogTail(log, item_id, listener, from_end=False, backlog=TAIL_LINES)
-    if sup is None:
+    if sup is None:  # it ended meanwhile: its output's last lines, then its result
+        tail.poll()
         run.sync()
         return _settle(run, item_id, "died", _result(run, item_id, after), 0)
     outcome, result = _follow(run, item_id, after, sup.pid, None, tail, cancel)

@@ -107,7 +107,7 @@ def test_a_cancel_at_each_point_of_the_start_ends_the_item_cancelled(
     if point not in ("before-spawn", "running"):
         monkeypatch.setenv("RUNBOOK_TEST_PAUSE_AT", point)
         monkeypatch.setenv("RUNBOOK_TEST_PAUSE_DIR", str(pause))
-    journal, run, rb_path = start(tmp_path)
+    journal, run, _ = start(tmp_path)
     token = CancelToken()
     lines: list[str] = []
     if point == "before-spawn":
