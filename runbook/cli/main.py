@@ -273,6 +273,7 @@ def _rehearse_one(args: argparse.Namespace, sandbox: object, rb: Runbook,
 
 def parser() -> argparse.ArgumentParser:
     from runbook.cli.sessions import cmd_attach, cmd_report, cmd_resume, cmd_sessions
+    from runbook.cli.verify import add_parser as add_verify
     p = argparse.ArgumentParser(prog="runbook", description="Guided, executable, auditable runbooks.")
     p.add_argument("--journal", help="journal: a SQLite file, or postgresql://... for a team "
                                      "(default: $RUNBOOK_STATE_DIR or "
@@ -324,6 +325,7 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--format", choices=("md", "json"), default="md")
     rp.add_argument("--output", "-o", help="write to this file")
     rp.set_defaults(fn=cmd_report)
+    add_verify(sub)
     return p
 
 
@@ -331,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_step"]:  # the supervisor of a detached step (runbook.execute.detached.spawn)
         from runbook.cli.supervisor import supervise
-        return supervise(registry())
+        return supervise(registry)  # (a factory: its imports come after the signal handlers)
     args = parser().parse_args(argv)
     try:
         return int(args.fn(args))

@@ -107,6 +107,9 @@ def _resumed(args: argparse.Namespace, run: Run, reg: StepRegistry, interactive:
 def cmd_sessions(args: argparse.Namespace) -> int:
     import time
 
+    from runbook.journal.sqlite import JournalError
+    from runbook.rules.outcome import outcome
+    from runbook.session.report import attended
     locator = str(args.journal or paths.journal_path())
     if not _is_url(locator) and not Path(locator).exists():
         print(f"no sessions yet ({locator} does not exist)")
@@ -115,12 +118,23 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     rows = j.sessions()
     if not rows:
         print("no sessions yet")
+    now = time.time()
+    listed: list[tuple[str, str, str]] = []  # the line: before the outcome, outcome, after
     for s in rows:
-        events = j.events(s.id)
-        last = events[-1].kind.value if events else "-"
+        try:
+            events = j.events(s.id)
+        except (JournalError, ValueError):  # a row no event can be made of
+            told, summary = "damaged (see runbook verify)", "(events unreadable)"
+        else:
+            told = outcome(events, now, attended(j, s, now))
+            summary = f"({len(events)} events, last {events[-1].kind.value if events else '-'})"
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(s.created))
-        print(f"{s.id}  {when}Z  {s.env:<11} {'dry-run ' if s.dry_run else ''}"
-              f"{s.operator}@{s.host}  {s.runbook_title}  ({len(events)} events, last {last})")
+        listed.append((f"{s.id}  {when}Z  {s.env:<11}", told,
+                       f"{'dry-run ' if s.dry_run else ''}{s.operator}@{s.host}  "
+                       f"{s.runbook_title}  {summary}"))
+    width = max((len(told) for _, told, _ in listed), default=0)
+    for head, told, tail in listed:
+        print(f"{head} {told:<{width}}  {tail}")
     return 0
 
 

@@ -9,6 +9,11 @@ journal itself, so the step's result lands even when nobody is watching any more
 A `running/<item>.json` file in the session folder names the live supervisor (only
 the one holding the item's `running/<item>.lock` writes it); a resumed session
 re-attaches to it, or finds its result in the journal.
+
+A cancel may come at any moment of the start. The supervisor is spawned with SIGTERM and
+SIGINT blocked (the mask survives exec), so a cancel sent before its handlers exist waits
+for them instead of killing it unannounced; one that arrives before it took the item makes
+it exit NOT_STARTED having done nothing, and the driver journals the cancelled run itself.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from runbook.files.paths import log_name
 
 POLL_SECONDS = 0.1  # how often the watcher tails the log and looks for the result
 REFUSED = 3  # exit status of a supervisor refused its item (the rules, or another one runs it)
+NOT_STARTED = 4  # exit status of a supervisor cancelled before it took the item: it did nothing
+CANCEL_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})  # blocked until its handlers exist
 TAIL_LINES = 500  # lines of an existing log shown when re-attaching
 
 
@@ -96,12 +103,19 @@ def spawn(spec: dict[str, Any], session_dir: Path) -> subprocess.Popen[bytes]:
     """Start the supervisor for spec['item'], detached from this terminal."""
     errors = session_dir / "running" / (log_name(str(spec["item"]))[:-4] + ".err")
     errors.parent.mkdir(parents=True, exist_ok=True)
-    with open(errors, "ab") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "runbook", "_step"], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, close_fds=True,
-            cwd=os.getcwd(),
-        )
+    reason_file(session_dir, str(spec["item"])).unlink(missing_ok=True)  # an earlier cancel's
+    # the child inherits this thread's signal mask across fork and exec: a cancel that comes
+    # before its handlers are installed stays pending for them (see supervisor.supervise)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, CANCEL_SIGNALS)
+    try:
+        with open(errors, "ab") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "runbook", "_step"], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, close_fds=True,
+                cwd=os.getcwd(),
+            )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     assert proc.stdin is not None
     try:
         proc.stdin.write(json.dumps(spec).encode())

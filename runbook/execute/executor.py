@@ -99,6 +99,40 @@ class Executor:
     def execute(self, item: Item, cancel: CancelToken,
                 listener: Listener | None = None) -> StepResult:
         """Run `item` once (with its retries). The start event may be refused (Refused)."""
+        step, params, command, render_error, would_only = self._begin(item)
+        dry = self.ctx.dry_run
+        if render_error:
+            return self._finish(item, StepResult(Outcome.FAILED, render_error), 0.0, None)
+        if would_only:
+            why = "dry run" if dry else f"{step.name} is not implemented in this version"
+            outcome = Outcome.DRY_RUN if dry else Outcome.FAILED
+            return self._finish(item, StepResult(outcome, f"would run ({why}): {command}"), 0.0,
+                                None)
+        if cancel.cancelled:  # between its start and its step: the step is never begun
+            return self._finish(item, not_begun(cancel.reason), 0.0, None)
+        log = ItemLog(self.ctx.session_dir, item.id, self.ctx.redactor, listener)
+        started = time.monotonic()
+        result = StepResult(Outcome.FAILED, "not run")
+        try:
+            for attempt in range(item.retries + 1):
+                if attempt:
+                    log.write_lines([f"--- retry {attempt} of {item.retries} ---"])
+                result = self._run_once(item, step, params, cancel, log)
+                if result.outcome is not Outcome.FAILED or cancel.cancelled:
+                    break
+        finally:
+            log.close()
+        return self._finish(item, result, time.monotonic() - started, log)
+
+    def cancelled_before_start(self, item: Item, reason: str) -> StepResult:
+        """Journal a run a cancel stopped before its step began, as one run: its start, then
+        its `cancelled` result (a detached step whose supervisor never took the item)."""
+        self._begin(item)
+        return self._finish(item, not_begun(reason), 0.0, None)
+
+    def _begin(self, item: Item) -> tuple[StepKind, dict[str, Any], str, str, bool]:
+        """Journal the start (intent for a mutating run): step, params, command, why the
+        parameters cannot be rendered (or ""), whether the step would only be described."""
         step = self.step_for(item)
         dry = self.ctx.dry_run
         render_error = ""
@@ -113,26 +147,7 @@ class Executor:
         start_kind = Ev.ITEM_INTENT if mutating else Ev.ITEM_STARTED
         self.sink.emit(start_kind, item.id, {"command": command, "step": step.name,
                                              "dry_run": dry, "mutating": item.mutating})
-        if render_error:
-            return self._finish(item, StepResult(Outcome.FAILED, render_error), 0.0, None)
-        if would_only:
-            why = "dry run" if dry else f"{step.name} is not implemented in this version"
-            outcome = Outcome.DRY_RUN if dry else Outcome.FAILED
-            return self._finish(item, StepResult(outcome, f"would run ({why}): {command}"), 0.0,
-                                None)
-        log = ItemLog(self.ctx.session_dir, item.id, self.ctx.redactor, listener)
-        started = time.monotonic()
-        result = StepResult(Outcome.FAILED, "not run")
-        try:
-            for attempt in range(item.retries + 1):
-                if attempt:
-                    log.write_lines([f"--- retry {attempt} of {item.retries} ---"])
-                result = self._run_once(item, step, params, cancel, log)
-                if result.outcome is not Outcome.FAILED or cancel.cancelled:
-                    break
-        finally:
-            log.close()
-        return self._finish(item, result, time.monotonic() - started, log)
+        return step, params, command, render_error, would_only
 
     def _run_once(self, item: Item, step: StepKind, params: dict[str, Any], cancel: CancelToken,
                   log: ItemLog) -> StepResult:
@@ -193,3 +208,8 @@ class Executor:
             data["tail"] = log.tail[-5:]
         self.sink.emit(Ev.ITEM_RESULT, item.id, data)
         return result
+
+
+def not_begun(reason: str) -> StepResult:
+    """The result of a run cancelled before its step began: nothing was changed."""
+    return StepResult(Outcome.CANCELLED, f"cancelled ({reason or 'cancelled'}) before the step began")

@@ -11,6 +11,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from runbook.execute.detached import (
+    NOT_STARTED,
     REFUSED,
     TAIL_LINES,
     LogTail,
@@ -30,6 +31,7 @@ from runbook.rules.events import Ev, Event
 from runbook.rules.redact import Redactor
 from runbook.rules.state import RunState, Status
 from runbook.session.operator import Operator
+from runbook.session.pairing import Refused
 
 LEAVE = "left running"  # a cancel reason that walks away instead of stopping the step
 
@@ -89,7 +91,8 @@ class DetachedSteps:
         after = self._last_start(item_id)
         log = self.dir / "logs" / log_name(item_id)
         tail = LogTail(log, item_id, listener, from_end=False, backlog=TAIL_LINES)
-        if sup is None:
+        if sup is None:  # it ended meanwhile: its output's last lines, then its result
+            tail.poll()
             self.sync()
             return self._settle(item_id, "died", self._result(item_id, after), 0)
         outcome, result = self._follow(item_id, after, sup.pid, None, tail, token)
@@ -101,6 +104,14 @@ class DetachedSteps:
 
     def _execute_detached(self, item_id: str, cancel: CancelToken,
                           listener: Listener | None) -> StepResult:
+        """Spawn the item's supervisor and watch it to its result.
+
+        A cancel may come at any moment of the start: before the process exists, nothing is
+        spawned; while the supervisor has not taken the item, it exits NOT_STARTED having done
+        nothing. Either way the item ends `cancelled`, journaled here (start, then result), once
+        the supervisor is known not to journal it; from its claim on, the supervisor journals."""
+        if _cancelling(cancel):
+            return self.executor.cancelled_before_start(self.runbook.item(item_id), cancel.reason)
         spec = {"journal": self.journal.locator(), "session": self.meta.id, "item": item_id,
                 "runbook": str(self.runbook.path), "variables": self.variables,
                 "runbook_text": self.runbook.source or None,
@@ -124,6 +135,13 @@ class DetachedSteps:
             why = _last_error(self.dir, item_id) or f"exit status {proc.returncode}"
             if refused or why.startswith("refused: "):
                 raise SupervisorRefused(why.removeprefix("refused: "))
+            if _cancelling(cancel) or proc.returncode == NOT_STARTED:
+                # it is gone without taking the item: nobody else will journal this run
+                try:
+                    return self.executor.cancelled_before_start(self.runbook.item(item_id),
+                                                                cancel.reason)
+                except Refused:  # someone else started the item meanwhile: theirs to journal
+                    pass
             return StepResult(Outcome.FAILED, f"the detached step did not start: {why}")
         return self._settle(item_id, outcome, result, proc.pid)
 
@@ -172,6 +190,10 @@ class DetachedSteps:
             if ev.item == item_id and ev.kind in (Ev.ITEM_INTENT, Ev.ITEM_STARTED):
                 last = ev.seq
         return last
+
+
+def _cancelling(cancel: CancelToken) -> bool:
+    return cancel.cancelled and cancel.reason != LEAVE
 
 
 def _outcome(value: str) -> Outcome:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from runbook.execute.detached import live_supervisors
 from runbook.format.durations import format_duration, format_range
 from runbook.format.model import Runbook
-from runbook.journal.store import SessionMeta
+from runbook.journal.store import JournalStore, SessionMeta
 from runbook.rules.events import Ev, Event
 from runbook.rules.fold import fold
+from runbook.rules.outcome import outcome
 
 
 @dataclass
@@ -43,7 +46,9 @@ def _ts(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if t else "-"
 
 
-def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> dict[str, Any]:
+def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None,
+          attended: bool | None = None) -> dict[str, Any]:
+    """The report; `attended` as for `runbook.rules.outcome.outcome` (None: not known)."""
     items: dict[str, ItemReport] = {}
     if runbook is not None:
         for it in runbook.all_items():
@@ -92,7 +97,6 @@ def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> di
                 r.choice = str(ev.get("option"))
     first = events[0].ts if events else meta.created
     last = events[-1].ts if events else meta.created
-    finished = next((e for e in reversed(events) if e.kind is Ev.SESSION_FINISHED), None)
     return {
         "session": meta.id, "runbook": meta.runbook_title, "runbook_path": meta.runbook_path,
         "runbook_hash": meta.runbook_hash,
@@ -101,7 +105,7 @@ def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> di
         "operator": f"{meta.operator}@{meta.host}", "ssh": meta.ssh,
         "kube_context": meta.kube_context, "variables": meta.variables,
         "started": _ts(first), "ended": _ts(last), "duration_s": round(last - first, 1),
-        "outcome": finished.get("outcome") if finished else "unfinished",
+        "outcome": outcome(events, time.time(), attended),
         "expected_total": format_range(runbook.expected_total()) if runbook else "",
         "items": [vars(r) for r in items.values()],
         "overrides": overrides,
@@ -114,6 +118,12 @@ def build(meta: SessionMeta, events: list[Event], runbook: Runbook | None) -> di
                     and r.facts.get("sha256")],
         "timeline": timeline,
     }
+
+
+def attended(journal: JournalStore, meta: SessionMeta, now: float) -> bool:
+    """Is someone at the session: a driver renewing its wheel, or a detached step running?"""
+    wheel = journal.wheel(meta.id)
+    return (wheel is not None and wheel.live(now)) or bool(live_supervisors(Path(meta.dir)))
 
 
 PEOPLE = (Ev.GUARD_CONFIRMED, Ev.GUARD_WARNING, Ev.ITEM_COSIGNED, Ev.WHEEL_PASSED,

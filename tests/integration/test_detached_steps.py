@@ -148,6 +148,10 @@ def test_leaving_a_step_running_then_resuming_picks_up_its_result(tmp_path: Path
     st = resumed.state.items["slow"]
     assert st.status is Status.PASSED and st.exit_code == 0
     assert log.read_text().splitlines()[-1] == "finished"
+    # re-attaching to a step that has ended shows its output's last lines and its result
+    shown: list[str] = []
+    again = resumed.reattach("slow", CancelToken(), lambda item, lines: shown.extend(lines))
+    assert again.outcome is Outcome.PASSED and shown[-1] == "finished"
     journal.close()
 
 
@@ -205,15 +209,24 @@ def test_headless_resume_follows_a_step_still_running(tmp_path: Path) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
+    resume = subprocess.Popen([sys.executable, "-m", "runbook", "--journal", str(db), "resume",
+                               sid, "--headless"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                              cwd=REPO, env={**os.environ, "RUNBOOK_OPERATOR": "amy",
+                                             "PYTHONUNBUFFERED": "1"})
+    assert resume.stdout is not None
+    # the step ends only once the resumed session follows it (however slow its start)
+    seen = []
+    while not seen or "still running (detached)" not in seen[-1]:
+        line = resume.stdout.readline()
+        assert line, "".join(seen)
+        seen.append(line)
     (tmp_path / "gate").touch()
-    done = subprocess.run([sys.executable, "-m", "runbook", "--journal", str(db), "resume", sid,
-                           "--headless"], capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL, cwd=REPO,
-                          env={**os.environ, "RUNBOOK_OPERATOR": "amy"})
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    rest, err = resume.communicate(timeout=60)
+    out = "".join(seen) + rest
+    assert resume.returncode == 0, out + err
     assert "Slow change: still running (detached)" in out
-    assert "finished" in out and "passed: exit status 0" in out
+    assert "finished" in out and "passed: exit status 0" in out, out
     assert "== done:" in out
     assert (tmp_path / "marker").read_text().split() == ["start", "end"]
 

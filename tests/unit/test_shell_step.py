@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -68,21 +67,34 @@ class Outcomes:
 
 
 def run_item(tmp_path: Path, params: dict[str, Any], timeout: str | None = None,
-             cancel: CancelToken | None = None) -> Outcomes:
+             cancel: CancelToken | None = None,
+             cancel_when: Callable[[list[str]], bool] | None = None,
+             reason: str = "cancelled") -> Outcomes:
+    """Run item x; with `cancel_when`, cancel it once its output so far satisfies that (so the
+    command provably runs: a cancel during the start is tests/integration/test_detached_start)."""
     reg = default_registry()
     rb = load_text(runbook_text(params, timeout), str(tmp_path / "t.yaml"), reg)
     journal = Journal(tmp_path / "journal.db")
+    token = cancel or CancelToken()
+    cancelled_at: list[float] = []
     try:
         run = Run.start(journal, rb, "local", {}, reg, current(), dry_run=False)
         batches: list[list[str]] = []
+
+        def listener(item: str, lines: list[str]) -> None:
+            batches.append(list(lines))
+            if cancel_when is not None and not cancelled_at and \
+                    cancel_when([ln for b in batches for ln in b]):
+                cancelled_at.append(time.monotonic())
+                token.cancel(reason)
+
         started = time.monotonic()
-        result = run.execute("x", cancel or CancelToken(),
-                             listener=lambda item, lines: batches.append(list(lines)))
-        seconds = time.monotonic() - started
+        result = run.execute("x", token, listener=listener)
+        ended = time.monotonic()
         events = journal.events(run.meta.id)
     finally:
         journal.close()
-    return Outcomes(result, batches, events, seconds)
+    return Outcomes(result, batches, events, ended - (cancelled_at[0] if cancelled_at else started))
 
 
 class ListSink:
@@ -273,17 +285,12 @@ def test_timeout_ends_the_command(tmp_path: Path) -> None:
 
 
 def test_cancel_from_another_thread_ends_the_command(tmp_path: Path) -> None:
-    cancel = CancelToken()
-    timer = threading.Timer(0.5, cancel.cancel, ("operator pressed c",))
-    timer.start()
-    try:
-        o = run_item(tmp_path, {"script": "echo started; sleep 30; echo never"}, cancel=cancel)
-    finally:
-        timer.cancel()
+    o = run_item(tmp_path, {"script": "echo started; sleep 30; echo never"},
+                 cancel_when=lambda lines: "started" in lines, reason="operator pressed c")
     assert o.result.outcome is Outcome.CANCELLED
     assert o.result.message == "cancelled (operator pressed c)"
     assert o.lines == ["started"]
-    assert o.seconds < 5
+    assert o.seconds < 20  # from the cancel (a hang would be the 30 s sleep)
     assert_group_gone(o.pid)
 
 
@@ -300,15 +307,12 @@ def test_timeout_kills_background_children_of_the_group(tmp_path: Path) -> None:
 def test_cancel_kills_background_children_of_the_group(tmp_path: Path) -> None:
     cancel = CancelToken()
     script = "sleep 300 & echo $!; (sleep 300; echo x) & echo $!; wait"
-    timer = threading.Timer(0.5, cancel.cancel)
-    timer.start()
-    try:
-        o = run_item(tmp_path, {"script": script}, cancel=cancel)
-    finally:
-        timer.cancel()
+    o = run_item(tmp_path, {"script": script}, cancel=cancel,
+                 cancel_when=lambda lines: len(lines) >= 2)
     assert o.result.outcome is Outcome.CANCELLED
     children = [int(x) for x in o.lines]
-    assert o.seconds < 5
+    assert len(children) == 2
+    assert o.seconds < 20
     assert_group_gone(o.pid, children)
 
 
@@ -322,15 +326,13 @@ def test_sigterm_ignored_is_followed_by_sigkill_after_grace(tmp_path: Path) -> N
 
 
 def test_cancel_of_a_sigterm_ignoring_command(tmp_path: Path) -> None:
-    cancel = CancelToken()
-    timer = threading.Timer(0.3, cancel.cancel)
-    timer.start()
-    try:
-        o = run_item(tmp_path, {"script": 'trap "" TERM; sleep 300', "grace": 0.5}, cancel=cancel)
-    finally:
-        timer.cancel()
+    # (a cancel 0.3 s after the start used to land before the detached step had begun:
+    # tests/integration/test_detached_start.py covers every point of the start)
+    o = run_item(tmp_path, {"script": 'trap "" TERM; echo started; sleep 300', "grace": 0.5},
+                 cancel_when=lambda lines: "started" in lines)
     assert o.result.outcome is Outcome.CANCELLED
-    assert o.seconds < 5
+    assert o.result.exit_code == -9  # it ignored SIGTERM and took SIGKILL after the grace
+    assert o.seconds < 20
     assert_group_gone(o.pid)
 
 
@@ -344,15 +346,10 @@ def test_command_that_closes_its_output_still_times_out(tmp_path: Path) -> None:
 
 
 def test_command_that_closes_its_output_can_be_cancelled(tmp_path: Path) -> None:
-    cancel = CancelToken()
-    timer = threading.Timer(0.3, cancel.cancel)
-    timer.start()
-    try:
-        o = run_item(tmp_path, {"script": "exec >&- 2>&-; sleep 300"}, cancel=cancel)
-    finally:
-        timer.cancel()
+    o = run_item(tmp_path, {"script": "echo started; exec >&- 2>&-; sleep 300"},
+                 cancel_when=lambda lines: "started" in lines)
     assert o.result.outcome is Outcome.CANCELLED
-    assert o.seconds < 5
+    assert o.seconds < 20
     assert_group_gone(o.pid)
 
 
