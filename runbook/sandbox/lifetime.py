@@ -242,7 +242,7 @@ class WorldLifetime:
         if self.signum is None:
             if self.sandbox is not None:  # detached steps end with their world, and say so
                 ended = ", ".join(p.label() for p in self.cancelled)
-                _say("rehearsal world stopped" + (f" (it ended {ended})" if ended else ""))
+                _say("rehearsal world stopped" + (f"; steps ended with it: {ended}" if ended else ""))
             return False
         self.exit_code = 128 + self.signum
         # the signal is why this rehearsal ends, whatever it raised on its way (Stopped, an

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,3 +243,41 @@ def test_an_error_still_stops_the_world_and_propagates(tmp_path: Path) -> None:
         life.start(world)  # type: ignore[arg-type]
         raise RuntimeError("boom")
     assert world.stopped_all and life.exit_code == 0
+
+
+WATCHDOG = """
+import asyncio, os, signal, sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_sandbox_lifetime import FakeWorld
+from runbook.sandbox import lifetime
+
+lifetime.WATCHDOG_SECONDS = 1.0
+world = FakeWorld(Path({root!r}))
+
+async def app() -> None:
+    lifetime.when_stopping(lambda reason: None, lambda: True)  # an app that never exits
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.sleep(120)
+
+with lifetime.WorldLifetime() as life:
+    life.start(world)
+    asyncio.run(app())
+print("not reached")
+"""
+
+
+def test_an_app_that_does_not_exit_is_left_behind_by_the_watchdog(tmp_path: Path) -> None:
+    """Asked to exit by a stop signal, the app hangs (as Textual can on a dead terminal):
+    the watchdog stops the world from its own thread and leaves with 128 + the signal."""
+    root = tmp_path / "w"
+    code = WATCHDOG.format(tests=str(Path(__file__).parent), root=str(root))
+    env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_STATE_DIR"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env, check=False)
+    assert done.returncode == 143, done.stderr
+    assert "not reached" not in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == (
+        "runbook: the rehearsal was stopped by SIGTERM, the app did not exit; "
+        f"stopped its world: nothing had started; removed {root}")
+    assert not root.exists()
