@@ -367,6 +367,32 @@ def test_sigint_while_the_rollback_runs(tmp_path: Path) -> None:
     assert r.journal_results()["undo"]["outcome"] == "cancelled"
 
 
+def test_steps_left_running_end_with_the_world(tmp_path: Path) -> None:
+    """No signal: the operator leaves a detached step running and declines the rollback. In
+    a rehearsal its world goes, so the step is cancelled (journaled why) and the last line
+    says so; the exit status is the run's."""
+    rb = signal_runbook(tmp_path)
+    with Rehearsal(tmp_path, "--runbook", str(rb)) as r:
+        r.world.wait_up()
+        run_screen(r, "v1")
+        r.tmux.send("r")
+        supervisor = wait_command(r, "runbook _step")
+        wait_command(r, "sleep 61")
+        r.tmux.send("q")
+        r.tmux.wait_screen("item(s) running", timeout=30)
+        r.tmux.send("l")  # leave it running
+        r.tmux.wait_screen("[y/N]", timeout=60)
+        r.tmux.send("n", "Enter")
+        s = r.tmux.wait_screen(f"{EXITED} ", timeout=GONE_WITHIN)
+        r.world.wait_gone()
+    flat = "".join(s.splitlines())
+    assert f"{EXITED} 0" in flat, s
+    assert f"rehearsal world stopped; steps ended with it: step supervisor (pid {supervisor})" \
+        in flat, s
+    result = r.journal_results()["long"]
+    assert result["outcome"] == "cancelled" and "the rehearsal ended" in str(result["message"])
+
+
 # -- kill -9 -----------------------------------------------------------------------------
 def test_kill_9_leaves_a_marker_the_next_rehearsal_cleans_up(tmp_path: Path) -> None:
     rb = signal_runbook(tmp_path)
