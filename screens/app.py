@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from runbook.execute.stepkind import StepRegistry
 from runbook.format.model import Runbook
 from runbook.journal.backends import open_journal
 from runbook.journal.store import JournalStore
+from runbook.sandbox.lifetime import when_stopping
 from runbook.session.operator import Operator
 from runbook.session.run import Run
 from screens.modals.setup_screen import SetupResult, SetupScreen
@@ -53,6 +55,7 @@ class RunbookApp(App[int]):
 
     def on_mount(self) -> None:
         self.pacer.start()
+        when_stopping(self.stop_for_signal, lambda: self.is_running)  # in a rehearsal only
         c = self.config
         if self.current_run is not None:  # a resumed session
             from steps.notify import attach_notifier
@@ -95,6 +98,24 @@ class RunbookApp(App[int]):
         self.notifier = attach_notifier(self.current_run)
         self.sub_title = f"{env}{' (dry run)' if c.dry_run else ''}"
         self.push_screen(RunScreen(self.current_run))
+
+    def stop_for_signal(self, reason: str) -> None:
+        """The rehearsal's world is stopping (SIGHUP, SIGTERM): cancel what runs here, with the
+        reason journaled, wait for it to end, then exit (the setup form or a dialog too)."""
+        screen = next((s for s in self.screen_stack if isinstance(s, RunScreen)), None)
+        if screen is None:
+            self.exit(1)
+            return
+        for token in list(screen.tokens.values()):
+            token.cancel(reason)
+        threads = [t for t in list(screen.threads.values()) if t.is_alive()]
+
+        def join_then_exit() -> None:
+            for t in threads:
+                t.join(timeout=60)
+            self.call_from_thread(self.exit, 1)
+
+        threading.Thread(target=join_then_exit, name="signal-stop", daemon=True).start()
 
     def on_unmount(self) -> None:
         release = getattr(self.lock, "release", None)

@@ -20,6 +20,7 @@ from runbook.format.model import ItemKind, Runbook
 if TYPE_CHECKING:
     from runbook.execute.stepkind import StepRegistry
     from runbook.journal.store import JournalStore
+    from runbook.sandbox.lifetime import WorldLifetime
     from steps.kube.deployment_lock import DeploymentLock
 
 EXIT_USAGE = 2
@@ -202,6 +203,17 @@ def resolve_for_form(rb: Runbook, env: str | None,
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
+    from runbook.sandbox.lifetime import WorldLifetime
+    from runbook.sandbox.marker import reap_orphans
+    for line in reap_orphans():  # worlds a kill -9 left behind
+        print(line, file=sys.stderr)
+    # SIGHUP, SIGTERM or SIGINT at any moment stop the world and exit 128 + the signal
+    with WorldLifetime() as life:
+        return _rehearse(args, life)
+    return life.exit_code  # a stop signal ended the rehearsal (its world is stopped)
+
+
+def _rehearse(args: argparse.Namespace, life: WorldLifetime) -> int:
     from runbook.sandbox.world import Sandbox, SandboxError
     reg = registry()
     path = {"deploy": str(BUNDLED), "rollback": str(BUNDLED.with_name(
@@ -212,7 +224,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     print("starting the rehearsal world (Kubernetes emulator, health endpoints, PostgreSQL, "
           "Redis, helm) ...", file=sys.stderr)
     try:
-        sandbox = Sandbox(rb, args.fault or [], databases=not args.no_databases).start()
+        sandbox = life.start(Sandbox(rb, args.fault or [], databases=not args.no_databases))
     except SandboxError as e:
         raise CliError(str(e)) from None
     saved = dict(os.environ)
@@ -224,17 +236,21 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
               f"{', '.join(':'.join(f).rstrip(':') for f in sandbox.faults) or 'none'}",
               file=sys.stderr)
         code = _rehearse_one(args, sandbox, sandbox.runbook_for(rb), reg)
+        life.check()  # a signal while the TUI ran ended it: stop here
         if rb.rollback and _interactive() and not args.headless:
-            answer = input(f"rehearse the rollback ({rb.rollback}) in the same sandbox? [y/N] ")
+            try:
+                answer = input(f"rehearse the rollback ({rb.rollback}) in the same sandbox? [y/N] ")
+            except EOFError:  # input closed (Ctrl-D; a hung-up terminal, whose SIGHUP follows)
+                answer = ""
             if answer.strip().lower() in ("y", "yes"):
                 rollback = load_or_fail(str(Path(path).parent / rb.rollback), reg)
                 code = _rehearse_one(args, sandbox, sandbox.runbook_for(rollback), reg)
+                life.check()
         return code
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        sandbox.stop()
-        print("rehearsal world stopped", file=sys.stderr)
+        life.stop()  # the world's __exit__ says "rehearsal world stopped"
 
 
 def _rehearse_one(args: argparse.Namespace, sandbox: object, rb: Runbook,

@@ -90,8 +90,12 @@ def _as_pg(argv: list[str]) -> list[str]:
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> str:
+    """Run a PostgreSQL tool in a session of its own: a hang-up or Ctrl-C of the terminal
+    reaches only runbook, which lets the tool finish before it stops the servers (a pg_ctl
+    killed mid-start would leave a postmaster starting up after the clean-up)."""
     proc = subprocess.run(_as_pg(argv), capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, check=False)
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, check=False,
+                          start_new_session=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
     return proc.stdout

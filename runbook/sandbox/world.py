@@ -8,6 +8,10 @@ and streaming replica and a real Redis when their binaries are installed; a stan
 
 Faults for practising the rollback: bad-image:SERVICE, unhealthy:SERVICE, replica-lag,
 redis-down.
+
+`progress` is called between the steps of `start` (runbook.sandbox.lifetime keeps the
+world's marker there and stops a start a signal interrupted); `folders()` and
+`processes()` say what the world holds so far.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from runbook.format.model import Runbook
 from runbook.sandbox.http_standins import StandinServer
+from runbook.sandbox.procs import Proc, proc
+from runbook.sandbox.servers import PgCluster, RedisServer, pg_bindir
 from runbook.sandbox.standins import write_standins
 
 NAMESPACE = "creatorbridge-sandbox"
@@ -63,17 +69,19 @@ class Sandbox:
         self.values: dict[str, str] = {}  # the sandbox environment's values, actual ports
         self._stops: list[tuple[str, object]] = []
         self._lag_stop = threading.Event()
+        self.progress: Callable[[], None] = lambda: None
 
     # -- start -----------------------------------------------------------------------------
     def start(self) -> Sandbox:
         started = time.monotonic()
         try:
-            self._kube()
-            self._http()
-            self._files()
+            for step in (self._kube, self._http, self._files):
+                step()
+                self.progress()
             if self.want_databases:
                 self._postgres()
                 self._redis()
+                self.progress()
             else:
                 self.notes.append("PostgreSQL and Redis not started (--no-databases)")
         except BaseException:
@@ -154,11 +162,15 @@ class Sandbox:
             self.notes.append(f"PostgreSQL items cannot run here: {e}")
             return
         self._stops.append(("pgdir", pgroot))
+        self.progress()
         primary = servers.start_primary(pgroot, bindir, max_connections=300)
         self._stops.append(("pg", primary))
+        self.progress()
         primary.sql(f"CREATE DATABASE creatorbridge OWNER {servers.TEST_USER}")
+        self.progress()
         replica = servers.start_replica(primary, pgroot)
         self._stops.append(("pg", replica))
+        self.progress()
         servers.wait_streaming(replica)
         user = servers.TEST_USER
         self.values.update(
@@ -187,12 +199,12 @@ class Sandbox:
             return
         server = servers.RedisServer(self.root / "redis", servers.free_port(),
                                      ["--maxmemory", "256mb"])
+        self._stops.append(("redis", server))  # before it starts: a failed start stops it too
         try:
             server.start()
         except servers.Unavailable as e:
             self.notes.append(f"Redis items cannot run here: {e}")
             return
-        self._stops.append(("redis", server))
         self.values["redis_url"] = server.url
 
     # -- the runbook, wired to it ---------------------------------------------------------
@@ -209,12 +221,30 @@ class Sandbox:
             envs.append(e)
         return replace(runbook, environments=tuple(envs))
 
+    # -- what it holds -----------------------------------------------------------------------
+    def folders(self) -> list[Path]:
+        return [self.root] + [Path(str(t)) for kind, t in self._stops if kind == "pgdir"]
+
+    def processes(self) -> list[Proc]:
+        """Its server processes running now, with their start times (for the marker)."""
+        out = []
+        for _, thing in list(self._stops):
+            found = None
+            if isinstance(thing, PgCluster):
+                found = proc(f"postgres {thing.datadir.name}", _postmaster_pid(thing.datadir))
+            elif isinstance(thing, RedisServer) and thing.proc is not None:
+                found = proc("redis", thing.proc.pid)
+            if found is not None:
+                out.append(found)
+        return out
+
     # -- stop ------------------------------------------------------------------------------
     def stop(self) -> None:
         self._lag_stop.set()
         for kind, thing in reversed(self._stops):
             try:
                 if kind == "pgdir":
+                    _stop_clusters_in(Path(str(thing)))
                     shutil.rmtree(str(thing), ignore_errors=True)
                 else:
                     thing.stop()  # type: ignore[attr-defined]
@@ -228,3 +258,17 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _postmaster_pid(datadir: Path) -> int:
+    try:
+        return int((datadir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _stop_clusters_in(pgroot: Path) -> None:
+    """Stop any cluster still running in `pgroot`: one whose start was cut short never made
+    it into the stops (its postmaster.pid says it runs)."""
+    for pidfile in sorted(pgroot.glob("*/postmaster.pid")):
+        PgCluster(pg_bindir(), pidfile.parent, pgroot, 0).stop()
