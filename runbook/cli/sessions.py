@@ -107,7 +107,7 @@ def _resumed(args: argparse.Namespace, run: Run, reg: StepRegistry, interactive:
 def cmd_sessions(args: argparse.Namespace) -> int:
     import time
 
-    from runbook.journal.sqlite import JournalError
+    from runbook.journal.store import JournalError
     from runbook.rules.outcome import outcome
     from runbook.session.report import attended
     locator = str(args.journal or paths.journal_path())

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from runbook.cli.main import CliError, open_store
-from runbook.journal.sqlite import Journal, JournalError, SessionMeta
-from runbook.journal.store import JournalStore
+from runbook.journal.sqlite import Journal
+from runbook.journal.store import JournalError, JournalStore, SessionMeta
 from runbook.journal.verify import (
     Finding,
     Holder,

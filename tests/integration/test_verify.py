@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from runbook.journal.sqlite import Journal, SessionMeta
-from runbook.journal.store import JournalStore
+from runbook.journal.sqlite import Journal
+from runbook.journal.store import JournalStore, SessionMeta
 from runbook.rules.events import Ev
 from runbook.rules.outcome import ABANDONED_AFTER
 
