@@ -1,4 +1,10 @@
-"""The Textual application and the one factory that the CLI and the tests share."""
+"""The Textual application and the one factory that the CLI and the tests share.
+
+The session's lifetime (deployment lock, wheel, notifier, closing) is the engine's
+`Lifecycle`: the app opens one when it starts a run, adopts the run it is handed
+(`runbook resume`, `runbook attach`, tests), and closes it when it shuts down, after its
+screens: the notifier's last messages ("finished") are delivered before the app returns.
+The lock and the notifier come from the composition root in `AppConfig.services`."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from runbook.format.model import Runbook
 from runbook.journal.backends import open_journal
 from runbook.journal.store import JournalStore
 from runbook.sandbox.lifetime import when_stopping
+from runbook.session.lifecycle import NO_SERVICES, Lifecycle, LockRefused, SessionServices
 from runbook.session.operator import Operator
 from runbook.session.run import Run
 from screens.modals.setup_screen import SetupResult, SetupScreen
@@ -36,6 +43,8 @@ class AppConfig:
     kube_context: str | None = None
     missing: tuple[str, ...] = ()  # required variables without a value
     break_lock: str = ""  # take the deployment lock from its holder, with this reason
+    services: SessionServices = NO_SERVICES  # the lock and the notifier (the CLI's)
+    owns_journal: bool = False  # close the journal with the session
 
 
 class RunbookApp(App[int]):
@@ -47,8 +56,7 @@ class RunbookApp(App[int]):
         super().__init__()
         self.config = config
         self.current_run: Run | None = None
-        self.notifier: object | None = None
-        self.lock: object | None = None
+        self.lifecycle: Lifecycle | None = None  # the session's, closed at unmount
         self.lock_error = ""
         self.pacer = Pacer(self)  # frame rate and log drain within a byte budget (slow links)
         freeze_heap("start")
@@ -57,9 +65,11 @@ class RunbookApp(App[int]):
         self.pacer.start()
         when_stopping(self.stop_for_signal, lambda: self.is_running)  # in a rehearsal only
         c = self.config
-        if self.current_run is not None:  # a resumed session
-            from steps.notify import attach_notifier
-            self.notifier = attach_notifier(self.current_run)
+        if self.current_run is not None:  # a resumed session, or one followed
+            if self.lifecycle is None:
+                self.lifecycle = Lifecycle(self.current_run.journal, c.services,
+                                           owns_journal=c.owns_journal)
+                self.lifecycle.adopt(self.current_run)
             self.sub_title = f"{self.current_run.env.name} (resumed)"
             self.call_later(self.push_screen, RunScreen(self.current_run))
             return
@@ -81,23 +91,19 @@ class RunbookApp(App[int]):
 
     def start_run(self, env: str, values: dict[str, str]) -> None:
         c = self.config
-        from steps.kube.deployment_lock import LockError, journal_lock, take_lock
-        environment = c.runbook.environment(env)
+        self.lifecycle = life = Lifecycle(c.journal, c.services, owns_journal=c.owns_journal)
         try:
-            self.lock = take_lock(c.runbook.path, environment, c.operator.name,
-                                  c.kube_context or environment.context, c.dry_run,
-                                  c.break_lock)
-        except LockError as e:
+            run = life.drive(lambda: Run.start(c.journal, c.runbook, env, values, c.registry,
+                                               c.operator, c.dry_run, c.kube_context),
+                             c.runbook, env, c.operator.name, c.kube_context, c.dry_run,
+                             c.break_lock)
+        except LockRefused as e:
             self.lock_error = str(e)
             self.exit(5)
             return
-        self.current_run = Run.start(c.journal, c.runbook, env, values, c.registry, c.operator,
-                             c.dry_run, c.kube_context)
-        journal_lock(self.current_run, self.lock, c.break_lock)
-        from steps.notify import attach_notifier
-        self.notifier = attach_notifier(self.current_run)
+        self.current_run = run
         self.sub_title = f"{env}{' (dry run)' if c.dry_run else ''}"
-        self.push_screen(RunScreen(self.current_run))
+        self.push_screen(RunScreen(run))
 
     def stop_for_signal(self, reason: str) -> None:
         """The rehearsal's world is stopping (SIGHUP, SIGTERM): cancel what runs here, with the
@@ -118,10 +124,9 @@ class RunbookApp(App[int]):
         threading.Thread(target=join_then_exit, name="signal-stop", daemon=True).start()
 
     def on_unmount(self) -> None:
-        release = getattr(self.lock, "release", None)
-        if release is not None:
-            release()
-            self.lock = None
+        """After the screens (which stop following the journal): notifier, wheel, lock."""
+        if self.lifecycle is not None:
+            self.lifecycle.close()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -142,19 +147,22 @@ def build_app(config: AppConfig) -> RunbookApp:
 
 
 def run_app(runbook: Runbook, env: str | None, values: dict[str, str], registry: StepRegistry,
-            args: argparse.Namespace, missing: tuple[str, ...] = ()) -> int:
+            args: argparse.Namespace, missing: tuple[str, ...] = (),
+            services: SessionServices = NO_SERVICES) -> int:
     from runbook.files import paths
     from runbook.session.operator import current
     journal = open_journal(str(args.journal or paths.journal_path()))
     app = build_app(AppConfig(runbook, registry, journal, current(), env, values,
                               bool(args.dry_run), args.context, missing,
-                              getattr(args, "break_lock", None) or ""))
+                              getattr(args, "break_lock", None) or "", services,
+                              owns_journal=True))
     try:
         code = app.run()
     finally:
-        release = getattr(app.lock, "release", None)
-        if release is not None:
-            release()
+        if app.lifecycle is not None:  # closed at unmount; here too if the app never got there
+            app.lifecycle.close()
+        else:
+            journal.close()
     if app.lock_error:
         print(f"runbook: {app.lock_error}", file=sys.stderr)
         return 5
@@ -164,12 +172,17 @@ def run_app(runbook: Runbook, env: str | None, values: dict[str, str], registry:
     return int(code or 0)
 
 
-def run_resumed(run: Run, registry: StepRegistry, args: argparse.Namespace) -> int:
-    """Open the TUI on a session reopened by `runbook resume`."""
+def run_resumed(run: Run, registry: StepRegistry, args: argparse.Namespace,
+                lifecycle: Lifecycle) -> int:
+    """Open the TUI on a session reopened by `runbook resume` or followed by `runbook attach`;
+    `lifecycle` (the command's) is closed when the app shuts down."""
     config = AppConfig(run.runbook, registry, run.journal, run.operator, run.env.name,
                        run.variables, run.meta.dry_run, run.meta.kube_context)
     app = build_app(config)
-    app.current_run = run
-    code = app.run()
+    app.current_run, app.lifecycle = run, lifecycle
+    try:
+        code = app.run()
+    finally:
+        lifecycle.close()
     print(f"session {run.meta.id}: report with `runbook report {run.meta.id}`")
     return int(code or 0)

@@ -75,7 +75,9 @@ class Notifier:
 
 
 def attach_notifier(run: Any) -> Notifier | None:
-    """Post the session's milestones to its environment's webhook, if it has one."""
+    """Post the session's milestones to its environment's webhook, if it has one, while
+    `run` drives (a terminal that handed the wheel over falls silent). Attached by the
+    session lifecycle (runbook.session.lifecycle), which closes it last."""
     from runbook.format.template import TemplateError, render
     from runbook.rules.events import Ev
     from runbook.session.notifications import message_for
@@ -98,6 +100,8 @@ def attach_notifier(run: Any) -> Notifier | None:
     notifier = Notifier(url, failed)
 
     def on_event(ev: Any, state: Any) -> None:
+        if not getattr(run, "driving", True):  # whoever drives now posts it (no duplicates)
+            return
         text = message_for(ev, run.runbook, run.env.name, run.meta.dry_run, run.meta.id)
         if text:
             notifier.send(run.redactor(text))

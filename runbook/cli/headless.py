@@ -1,7 +1,9 @@
 """The headless runner: a plain, line-oriented mode for scripts and rehearsals.
 
 It runs automated items, asks for confirmations on the terminal, and refuses
-to go on when a person is needed and there is no terminal.
+to go on when a person is needed and there is no terminal. The pre-flight guards
+(window, typed name, window budget, notice) are the engine's (`Preflight`): this
+runner only asks what they return, when they return it.
 """
 
 from __future__ import annotations
@@ -18,15 +20,10 @@ from runbook.format.durations import format_duration, format_range
 from runbook.format.model import Item, ItemKind
 from runbook.rules.events import Ev
 from runbook.rules.gates import blocking
+from runbook.rules.preflight import Action, Guard, Question
 from runbook.rules.state import Status
-from runbook.rules.window import (
-    expected_remaining,
-    notice_due,
-    rollback_seconds,
-    warn_once,
-    window_budget,
-    window_status,
-)
+from runbook.rules.window import window_status
+from runbook.session.preflight import Preflight
 from runbook.session.run import Refused, Run
 
 Ask = Callable[[str], str]
@@ -47,8 +44,7 @@ class Headless:
         self.run = run
         self.ask = ask
         self.out = out
-        self._rollback_s: float | None = None  # the rollback's expected duration, read ...
-        self._rollback_read = False  # ... before the first change in a window
+        self.preflight = Preflight(run)
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -76,7 +72,7 @@ class Headless:
         self.say(f"   journal {r.journal.describe()}  logs {r.dir / 'logs'}")
         try:
             self._reattach()
-            self._window_guard()
+            self._window_clock()
             while True:
                 phase = rb.phases[r.state.phase]
                 self.say(f"\n## Phase {r.state.phase + 1}/{len(rb.phases)}: {phase.title}")
@@ -121,44 +117,41 @@ class Headless:
                 signal.signal(signal.SIGINT, previous) if previous is not None else None
             self.say(f"    {result.outcome}: {r.redactor(result.message)}")
 
-    def _window_guard(self) -> None:
+    def _window_clock(self) -> None:
+        """The window's state under the header (outside it, the question says so)."""
         r = self.run
         if r.meta.dry_run or "window" in r.state.guards:
             return
         status = window_status(r.env.policy.window, time.time())
-        self.say(f"   window: {status.text}")
         if status.open:
-            return
-        self.say("   Outside the maintenance window: going on needs a reason, which is journaled.")
-        reason = self.prompt("   override reason (empty to stop): ")
-        if not reason:
-            raise Abort("outside the maintenance window")
-        r.emit(Ev.GUARD_OVERRIDE, data={"guard": "window", "reason": reason})
+            self.say(f"   window: {status.text}")
 
-    def _typed_guard(self) -> None:
-        r = self.run
-        if r.meta.dry_run or not r.env.policy.typed_confirmation or "typed-env" in r.state.guards:
-            return
-        self.say(f"   This is the first change to {r.env.name.upper()}.")
-        typed = self.prompt(f"   type the environment name ({r.env.name}) to go on: ")
-        if typed != r.env.name:
-            raise Abort("environment name not typed")
-        r.emit(Ev.GUARD_CONFIRMED, data={"guard": "typed-env", "reason": f"typed {typed}"})
-
-    def _window_budget(self) -> None:
-        """Before a change: warn when the window left is shorter than the run still needs
-        plus the rollback (journaled once)."""
-        r = self.run
-        if r.meta.dry_run or r.env.policy.window is None:
-            return
-        if not self._rollback_read:
-            self._rollback_s = rollback_seconds(r.runbook, r.registry, r.env.name)
-            self._rollback_read = True
-        budget = window_budget(r.env.policy.window, time.time(),
-                               expected_remaining(r.runbook, r.state), self._rollback_s)
-        if budget.warn:
-            self.say(f"  ⚠ {budget.text}")
-            warn_once(r, budget)
+    def _ask(self, questions: list[Question]) -> str | None:
+        """Ask the engine's questions in order and hand the answers back; the note for the
+        confirmation ("" if none), or None if the action must not go on. Stops the run
+        (Abort) on an empty window reason or a wrongly typed environment name."""
+        note = ""
+        for q in questions:
+            if q.warning:
+                self.say(f"  ⚠ {q.title}")
+                self.preflight.answer(q)
+                continue
+            if q.guard is Guard.WINDOW:
+                self.say(f"   window: {q.title}")
+                self.say(f"   {q.prompt}")
+                if not self.preflight.answer(q, self.prompt("   override reason (empty to "
+                                                            "stop): ")):
+                    raise Abort("outside the maintenance window")
+            elif q.guard is Guard.TYPED_ENV:
+                self.say(f"   {q.title}")
+                if not self.preflight.answer(q, self.prompt(f"   {q.prompt}: ")):
+                    raise Abort("environment name not typed")
+            else:
+                answer = self.prompt(f"    {q.prompt} (journaled): ")
+                if not self.preflight.answer(q, answer):
+                    return None
+                note = answer
+        return note
 
     def _item(self, item: Item) -> None:
         r = self.run
@@ -169,6 +162,7 @@ class Headless:
             if st.done:
                 self.say(f"  ✓ {self.run.text(item)} [{st.status}]")
                 return
+            self._ask(self.preflight.due(Action.ACT, item, time.time()))
             if st.status is Status.NEEDS_RECONCILE:
                 self._reconcile(item)
                 continue
@@ -211,19 +205,18 @@ class Headless:
         hlp = self.run.text(item, "help")
         if hlp:
             self.say(f"    {hlp}")
-        note_required = r.state.items[item.id].note_required
-        if note_required:
-            due = notice_due(r.env.policy, time.time())
-            if due is not None:
-                self.say(f"    {due.text}")
+        questions = self.preflight.due(Action.CONFIRM, item, time.time())
+        for q in questions:  # e.g. when the advance notice was due
+            if q.title:
+                self.say(f"    {q.title}")
         keys = ("y", "o", "q") if item.required else ("y", "s", "q")
         choices = "[y] confirm  " + ("[o] override" if item.required else "[s] skip") + "  [q] quit"
         answer = self.prompt(f"    {choices}: ", keys).lower()
         if answer == "q":
             raise Abort("quit")
         if answer == "y":
-            note = self.prompt(f"    {note_required} (journaled): ") if note_required else ""
-            if note_required and not note:
+            note = self._ask(questions)
+            if note is None:
                 return False
             r.confirm(item.id, note)
             return True
@@ -257,13 +250,11 @@ class Headless:
                     r.skip(item.id, reason)
                     return True
                 return False
-        if item.mutating:
-            self._typed_guard()
-            self._window_budget()
         why = r.check(Ev.ITEM_STARTED, item.id)
         if why:
             self.say(f"  ✗ {self.run.text(item)}: cannot run: {why}")
             return self._after_failure(item)
+        self._ask(self.preflight.due(Action.START, item, time.time()))
         expected = f" (expected {format_range(item.expected)})" if item.expected else ""
         self.say(f"  ▶ {self.run.text(item)}{expected}\n    $ {r.describe(item)}")
         cancel = CancelToken()

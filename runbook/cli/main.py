@@ -13,48 +13,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runbook.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    drive,
+    interactive,
+    open_store,
+    registry,
+    session_services,
+    tui_available,
+)
 from runbook.files import paths
 from runbook.format.loader import LoadFailed, load
 from runbook.format.model import ItemKind, Runbook
 
 if TYPE_CHECKING:
     from runbook.execute.stepkind import StepRegistry
-    from runbook.journal.store import JournalStore
     from runbook.sandbox.lifetime import WorldLifetime
-    from steps.kube.deployment_lock import DeploymentLock
 
-EXIT_USAGE = 2
 BUNDLED = paths.bundled_dir() / "creatorbridge-deploy.yaml"
-
-
-class CliError(Exception):
-    """A one-line error for the user; exit status attached."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def open_store(args: argparse.Namespace, must_exist: bool = True) -> JournalStore:
-    """The journal of --journal (a SQLite file or a postgresql:// URL), else the default file."""
-    from runbook.journal.backends import open_journal
-    from runbook.journal.store import JournalError
-    locator = str(args.journal or paths.journal_path())
-    if must_exist and not _is_url(locator) and not Path(locator).exists():
-        raise CliError(f"no journal at {locator}")
-    try:
-        return open_journal(locator)
-    except JournalError as e:
-        raise CliError(str(e)) from None
-
-
-def _is_url(locator: str) -> bool:
-    return locator.startswith(("postgresql://", "postgres://"))
-
-
-def registry() -> StepRegistry:
-    from steps import default_registry
-    return default_registry()
 
 
 def load_or_fail(path: str, reg: StepRegistry) -> Runbook:
@@ -87,10 +64,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from runbook.format.schema import json_schema
     print(json.dumps(json_schema(registry()), indent=2))
     return 0
-
-
-def _interactive() -> bool:
-    return sys.stdin.isatty()
 
 
 def resolve_run_inputs(rb: Runbook, env: str | None, pairs: list[str],
@@ -135,56 +108,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     reg = registry()
     path = args.file or str(BUNDLED)
     rb = load_or_fail(path, reg)
-    interactive = _interactive()
-    if not args.headless and interactive and _tui_available():
+    is_tty = interactive()
+    if not args.headless and is_tty and tui_available():
         from screens.app import run_app
         env, values, missing = resolve_for_form(rb, args.env, args.var or [])
-        return run_app(rb, env, values, reg, args, tuple(missing))
-    env, values = resolve_run_inputs(rb, args.env, args.var or [], interactive)
-    if not interactive:
+        return run_app(rb, env, values, reg, args, tuple(missing), session_services())
+    env, values = resolve_run_inputs(rb, args.env, args.var or [], is_tty)
+    if not is_tty:
         people = needs_person(rb, env)
         if people:
             raise CliError(f"{len(people)} item(s) need a person to confirm (first: {people[0]}) "
                            "and there is no terminal; run it in a terminal", 3)
     from runbook.cli.headless import Headless
+    from runbook.session.lifecycle import Lifecycle
     from runbook.session.operator import current
     from runbook.session.run import Run
     journal = open_store(args, must_exist=False)
     operator = current()
-    lock = _lock(rb, env, operator.name, args.context, args.dry_run, args.break_lock)
-    try:
-        run = Run.start(journal, rb, env, values, reg, operator, args.dry_run, args.context)
-        from steps.kube.deployment_lock import journal_lock
-        from steps.notify import attach_notifier
-        journal_lock(run, lock, args.break_lock or "")
-        notifier = attach_notifier(run)
-        ask = input if interactive else None
-        try:
-            return Headless(run, ask, sys.stdout).main()
-        finally:
-            run.close()  # the wheel is free at once for whoever resumes
-            if notifier is not None:
-                notifier.close()
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def _lock(rb: Runbook, env: str, operator: str, context: str | None, dry_run: bool,
-          break_reason: str | None) -> DeploymentLock | None:
-    """Take the deployment lock for a real run, or stop with who holds it."""
-    from steps.kube.deployment_lock import LockError, take_lock
-    environment = rb.environment(env)
-    try:
-        return take_lock(rb.path, environment, operator, context or environment.context,
-                         dry_run, break_reason or "")
-    except LockError as e:
-        raise CliError(str(e), 5) from None
-
-
-def _tui_available() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("textual") is not None
+    with Lifecycle(journal, session_services(), owns_journal=True) as life:
+        run = drive(life, lambda: Run.start(journal, rb, env, values, reg, operator,
+                                            args.dry_run, args.context),
+                    rb, env, operator.name, args.context, args.dry_run, args.break_lock)
+        return Headless(run, input if is_tty else None, sys.stdout).main()
 
 
 def resolve_for_form(rb: Runbook, env: str | None,
@@ -237,7 +182,7 @@ def _rehearse(args: argparse.Namespace, life: WorldLifetime) -> int:
               file=sys.stderr)
         code = _rehearse_one(args, sandbox, sandbox.runbook_for(rb), reg)
         life.check()  # a signal while the TUI ran ended it: stop here
-        if rb.rollback and _interactive() and not args.headless:
+        if rb.rollback and interactive() and not args.headless:
             try:
                 answer = input(f"rehearse the rollback ({rb.rollback}) in the same sandbox? [y/N] ")
             except EOFError:  # input closed (Ctrl-D; a hung-up terminal, whose SIGHUP follows)
@@ -267,24 +212,29 @@ def _rehearse_one(args: argparse.Namespace, sandbox: object, rb: Runbook,
         raise CliError("; ".join(errors))
     args.dry_run = False
     args.context = "sandbox"
-    interactive = _interactive()
-    if not args.headless and interactive and _tui_available():
+    is_tty = interactive()
+    if not args.headless and is_tty and tui_available():
         from screens.app import run_app
-        return run_app(rb, "sandbox", values, reg, args, tuple(missing))
+        return run_app(rb, "sandbox", values, reg, args, tuple(missing), session_services())
     if missing:
         raise CliError(f"{missing[0]}: required variable has no value (give --var "
                        f"{missing[0]}=...)")
-    if not interactive:
+    if not is_tty:
         people = needs_person(rb, "sandbox")
         if people:
             raise CliError(f"{len(people)} item(s) need a person to confirm (first: {people[0]}) "
                            "and there is no terminal; run it in a terminal", 3)
     from runbook.cli.headless import Headless
+    from runbook.session.lifecycle import Lifecycle
     from runbook.session.operator import current
     from runbook.session.run import Run
     journal = open_store(args, must_exist=False)
-    run = Run.start(journal, rb, "sandbox", values, reg, current(), False, "sandbox")
-    return Headless(run, input if interactive else None, sys.stdout).main()
+    operator = current()
+    with Lifecycle(journal, session_services(), owns_journal=True) as life:
+        run = drive(life, lambda: Run.start(journal, rb, "sandbox", values, reg, operator, False,
+                                            "sandbox"),
+                    rb, "sandbox", operator.name, "sandbox", False, None)
+        return Headless(run, input if is_tty else None, sys.stdout).main()
 
 
 def parser() -> argparse.ArgumentParser:

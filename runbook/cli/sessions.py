@@ -1,4 +1,7 @@
-"""The session commands: resume, attach, sessions, report (wired in by `runbook.cli.main`)."""
+"""The session commands: resume, attach, sessions, report (wired in by `runbook.cli.main`).
+
+`resume` and `attach` open their session through the engine's `Lifecycle`, as `run` does:
+a resumed session takes the deployment lock and a notifier, a followed one neither."""
 
 from __future__ import annotations
 
@@ -8,13 +11,23 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runbook.cli.main import CliError, _interactive, _is_url, _lock, _tui_available, open_store, registry
+from runbook.cli.common import (
+    CliError,
+    drive,
+    interactive,
+    is_url,
+    open_store,
+    registry,
+    session_services,
+    tui_available,
+)
 from runbook.files import paths
 from runbook.format.loader import LoadFailed, load
 from runbook.format.model import Runbook
 
 if TYPE_CHECKING:
     from runbook.execute.stepkind import StepRegistry
+    from runbook.session.lifecycle import Lifecycle
     from runbook.session.run import Run
 
 
@@ -35,73 +48,65 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if errs:
         raise CliError("; ".join(errs))
     values = dict(p.variables)
-    interactive = _interactive()
+    is_tty = interactive()
     for name in p.missing_secrets:
         var = p.runbook.variable(name)
         assert var is not None
         raw = given.get(name)
         if raw is None:
-            if not interactive:
+            if not is_tty:
                 raise CliError(f"{name}: secret variable must be given again (--var {name}=...)")
             raw = getpass.getpass(f"{var.prompt or name} [{name}, secret]: ")
         try:
             values[name] = check_value(var, raw)
         except VariableError as e:
             raise CliError(str(e)) from None
-    if p.changed and interactive and not args.yes:
+    if p.changed and is_tty and not args.yes:
         answer = input("the runbook changed since this session began; resume anyway? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise CliError("not resumed", 4)
     operator = current()
-    lock = _lock(p.runbook, p.meta.env, operator.name, p.meta.kube_context, p.meta.dry_run,
-                 args.break_lock)
-    try:
+    from runbook.session.lifecycle import Lifecycle
+    with Lifecycle(journal, session_services(), owns_journal=True) as life:
         try:
-            run = Run.resume(journal, p.meta, p.runbook, values, reg, operator)
+            run = drive(life, lambda: Run.resume(journal, p.meta, p.runbook, values, reg,
+                                                 operator),
+                        p.runbook, p.meta.env, operator.name, p.meta.kube_context,
+                        p.meta.dry_run, args.break_lock)
         except Refused as e:  # another terminal drives it
             raise CliError(str(e)) from None
-        from steps.kube.deployment_lock import journal_lock
-        journal_lock(run, lock, args.break_lock or "")
-        return _resumed(args, run, reg, interactive)
-    finally:
-        if lock is not None:
-            lock.release()
+        return _resumed(args, run, reg, is_tty, life)
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
     """Follow a session from another terminal: live, read-only; co-sign, ask for the wheel."""
+    from runbook.session.lifecycle import Lifecycle
     from runbook.session.operator import current
     from runbook.session.resume import ResumeError, plan
     from runbook.session.run import Refused, Run
-    if not (_interactive() and _tui_available()):
+    if not (interactive() and tui_available()):
         raise CliError("attach needs a terminal (it opens the TUI)")
     journal = open_store(args)
     reg = registry()
-    try:
-        p = plan(journal, args.session, reg)
-        run = Run.attach(journal, p.meta, p.runbook, reg, current())
-    except (ResumeError, Refused) as e:
-        raise CliError(str(e)) from None
-    from screens.app import run_resumed
-    return run_resumed(run, reg, args)
-
-
-def _resumed(args: argparse.Namespace, run: Run, reg: StepRegistry, interactive: bool) -> int:
-    p = run
-    print(f"resumed session {p.meta.id} ({p.meta.env}{', dry run' if p.meta.dry_run else ''})",
-          file=sys.stderr)
-    if not args.headless and interactive and _tui_available():
+    with Lifecycle(journal, session_services(), owns_journal=True) as life:
+        try:
+            p = plan(journal, args.session, reg)
+            run = life.adopt(Run.attach(journal, p.meta, p.runbook, reg, current()))
+        except (ResumeError, Refused) as e:
+            raise CliError(str(e)) from None
         from screens.app import run_resumed
-        return run_resumed(run, reg, args)
+        return run_resumed(run, reg, args, life)
+
+
+def _resumed(args: argparse.Namespace, run: Run, reg: StepRegistry, is_tty: bool,
+             life: Lifecycle) -> int:
+    print(f"resumed session {run.meta.id} ({run.meta.env}"
+          f"{', dry run' if run.meta.dry_run else ''})", file=sys.stderr)
+    if not args.headless and is_tty and tui_available():
+        from screens.app import run_resumed
+        return run_resumed(run, reg, args, life)
     from runbook.cli.headless import Headless
-    from steps.notify import attach_notifier
-    notifier = attach_notifier(run)
-    try:
-        return Headless(run, input if interactive else None, sys.stdout).main()
-    finally:
-        run.close()
-        if notifier is not None:
-            notifier.close()
+    return Headless(run, input if is_tty else None, sys.stdout).main()
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -111,7 +116,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     from runbook.rules.outcome import outcome
     from runbook.session.report import attended
     locator = str(args.journal or paths.journal_path())
-    if not _is_url(locator) and not Path(locator).exists():
+    if not is_url(locator) and not Path(locator).exists():
         print(f"no sessions yet ({locator} does not exist)")
         return 0
     j = open_store(args)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runbook.cli.main import CliError, open_store
+from runbook.cli.common import CliError, open_store
 from runbook.journal.sqlite import Journal
 from runbook.journal.store import JournalError, JournalStore, SessionMeta
 from runbook.journal.verify import (

@@ -1,26 +1,20 @@
 """Guards of an environment's policy: the maintenance window, its clock and its budget, and
 the advance notice due before it.
 
-All pure functions of their arguments (a time is epoch seconds), except `rollback_seconds`,
-which reads the rollback runbook, and `warn_once`, which journals.
+All pure functions of their arguments (a time is epoch seconds). Reading the rollback
+runbook's duration and journaling the warning are the session's
+(`runbook.session.preflight`): rules import no session, journal or executor.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from runbook.format.durations import format_duration
 from runbook.format.model import Item, Policy, Runbook, Section, Window
-from runbook.rules.events import Ev
-from runbook.rules.state import RunState, Status, initial
-
-if TYPE_CHECKING:
-    from runbook.execute.stepkind import StepRegistry
-    from runbook.session.run import Run
+from runbook.rules.state import RunState, Status
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 WARNING_GUARD = "window-warning"  # the key of the journaled warning in RunState.guards
@@ -132,36 +126,6 @@ def window_budget(window: Window | None, now: float, run_s: float,
              if rollback_s is not None else f"run {format_duration(run_s)}; rollback unknown")
     text = f"window {format_duration(left)} left < {format_duration(needed)} needed ({parts})"
     return WindowBudget(status, run_s, rollback_s, True, text)
-
-
-def rollback_seconds(runbook: Runbook, registry: StepRegistry, env: str) -> float | None:
-    """The expected duration of the runbook's rollback (`rollback:`) in environment `env`,
-    or None when it has none or it cannot be read."""
-    from runbook.format.loader import LoadFailed, load
-    if not runbook.rollback:
-        return None
-    try:
-        rollback = load(Path(runbook.path).parent / runbook.rollback, registry)
-    except LoadFailed:
-        return None
-    return expected_remaining(rollback, initial(rollback, env))
-
-
-def warn_once(run: Run, budget: WindowBudget) -> bool:
-    """Journal the window warning the first time it applies in a real run; True if it did."""
-    if not budget.warn or run.meta.dry_run or run.state.finished or not run.driving \
-            or WARNING_GUARD in run.state.guards:
-        return False
-    from runbook.session.run import Refused
-    try:
-        run.emit(Ev.GUARD_WARNING, data={
-            "guard": WARNING_GUARD, "reason": budget.text,
-            "window_left_s": round(budget.status.remaining_s or 0.0),
-            "run_s": round(budget.run_s),
-            "rollback_s": None if budget.rollback_s is None else round(budget.rollback_s)})
-    except Refused:
-        return False
-    return True
 
 
 # -- advance notice ----------------------------------------------------------------

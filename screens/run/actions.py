@@ -1,14 +1,18 @@
 """The operator's actions on a run: run, confirm, cancel, skip, override, phase, quit.
 
 Each action goes through the engine (`Run`), which journals it or refuses it
-with a reason; a refusal is shown, never swallowed. Automated items run in
-thread workers, several at once; each has its own cancel token.
+with a reason; a refusal is shown, never swallowed. Before an action, the engine's
+pre-flight guards (`Preflight.due`: window, typed name, window budget, notice) say
+what to ask; this screen asks it in a modal and hands the answer back. Automated
+items run in thread workers, several at once; each has its own cancel token.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from textual import work
 from textual.screen import Screen
@@ -17,9 +21,10 @@ from textual.widgets import TabbedContent
 from runbook.execute.stepkind import CancelToken
 from runbook.format.model import Item, ItemKind, Section
 from runbook.rules.events import Ev
+from runbook.rules.preflight import Action, Guard, Question
 from runbook.rules.state import Status
-from runbook.rules.window import window_status
 from runbook.session.detached_steps import LEAVE
+from runbook.session.preflight import Preflight
 from runbook.session.run import Refused, Run
 from screens.modals.choice_modal import ChoiceModal
 from screens.modals.quit_modal import QuitModal
@@ -54,6 +59,52 @@ class RunActions(Screen[None]):
     def _init_actions(self) -> None:
         self.tokens: dict[str, CancelToken] = {}
         self.threads: dict[str, threading.Thread] = {}
+        self.preflight = Preflight(self.run)
+
+    # -- the engine's pre-flight questions ------------------------------------------
+    def _guarded(self, action: Action, item: Item | None, go: Callable[[str], Any]) -> None:
+        """Do `go(note)` once the questions due before `action` are answered (at once when
+        there are none)."""
+        questions = self.preflight.due(action, item, time.time())
+        if not questions:
+            go("")
+            return
+        self._ask_then(questions, item, go)
+
+    @work(group="guards")
+    async def _ask_then(self, questions: list[Question], item: Item | None,
+                        go: Callable[[str], Any]) -> None:
+        note = await self._ask(questions, item)
+        if note is not None:
+            go(note)
+
+    async def _ask(self, questions: list[Question], item: Item | None) -> str | None:
+        """Ask each question in a modal, hand the answer back; the confirmation's note ("" if
+        none), or None when the operator cancelled."""
+        note = ""
+        for q in questions:
+            if q.warning:
+                self.notify(q.title, title="⚠ Window", severity="warning", timeout=10)
+                self.preflight.answer(q)
+                continue
+            if q.guard is Guard.TYPED_ENV:
+                what = self.run.describe(item) if item is not None else ""
+                answer = await self.app.push_screen_wait(TypedEnvModal(q, what))
+            elif q.guard is Guard.NOTICE and item is not None:
+                title = f"Confirm {self.run.text(item)}" + (f"\n{q.title}" if q.title else "")
+                answer = await self.app.push_screen_wait(ReasonModal(
+                    title, f"{q.prompt[0].upper()}{q.prompt[1:]} (journaled):"))
+            else:
+                answer = await self.app.push_screen_wait(ReasonModal(q.title, q.prompt))
+            try:
+                if not self.preflight.answer(q, answer):
+                    return None
+            except Refused as e:  # e.g. the session was finished meanwhile
+                self.notify(str(e), title="Refused", severity="error")
+                return None
+            if q.guard is Guard.NOTICE:
+                note = (answer or "").strip()
+        return note
 
     # -- items -----------------------------------------------------------------------
     def action_run_item(self) -> None:
@@ -73,6 +124,8 @@ class RunActions(Screen[None]):
 
     @work(group="reconcile")
     async def _reconcile(self, item: Item) -> None:
+        if await self._ask(self.preflight.due(Action.ACT, item, time.time()), item) is None:
+            return
         st = self.run.state.items[item.id]
         known = ", ".join(f"{k}={v}" for k, v in st.facts.items()) or "nothing beyond the intent"
         known = f"started by {st.actor}; {known}"
@@ -95,21 +148,8 @@ class RunActions(Screen[None]):
         if why:
             self.notify(why, title=f"Cannot run {item.id}", severity="error")
             return
-        if item.mutating and not run.meta.dry_run:
-            if "window" not in run.state.guards:
-                ws = window_status(run.env.policy.window, time.time())
-                if not ws.open:
-                    reason = await self.app.push_screen_wait(ReasonModal(
-                        f"{ws.text}. Going on outside the window needs a reason."))
-                    if not reason:
-                        return
-                    run.emit(Ev.GUARD_OVERRIDE, data={"guard": "window", "reason": reason})
-            if run.env.policy.typed_confirmation and "typed-env" not in run.state.guards:
-                ok = await self.app.push_screen_wait(TypedEnvModal(run.env.name, run.describe(item)))
-                if not ok:
-                    return
-                run.emit(Ev.GUARD_CONFIRMED, data={"guard": "typed-env",
-                                                   "reason": f"typed {run.env.name}"})
+        if await self._ask(self.preflight.due(Action.START, item, time.time()), item) is None:
+            return
         self.start_item(item.id)
 
     def start_item(self, item_id: str, reattach: bool = False) -> None:
@@ -156,20 +196,12 @@ class RunActions(Screen[None]):
                         severity="warning")
             return
         asks = self.run.state.items[item.id].note_required
-        if asks:  # e.g. the advance notice: who sent it, and where
-            why = self.run.check(Ev.ITEM_CONFIRMED, item.id, {"note": "x"})
-            if why:
-                self.notify(why, title="Cannot confirm", severity="error")
-                return
-
-            def noted(note: str | None) -> None:
-                if note:
-                    self._confirm(item, note)
-
-            self.app.push_screen(ReasonModal(f"Confirm {self.run.text(item)}",
-                                             f"{asks[0].upper()}{asks[1:]} (journaled):"), noted)
+        # e.g. the advance notice: refused without a note, so the check is made with one
+        why = self.run.check(Ev.ITEM_CONFIRMED, item.id, {"note": "x"} if asks else None)
+        if why:
+            self.notify(why, title="Cannot confirm", severity="error")
             return
-        self._confirm(item)
+        self._guarded(Action.CONFIRM, item, lambda note: self._confirm(item, note))
 
     def _confirm(self, item: Item, note: str = "") -> None:
         try:
@@ -192,7 +224,8 @@ class RunActions(Screen[None]):
                 except Refused as e:
                     self.notify(str(e), severity="error")
 
-        self.app.push_screen(ChoiceModal(item), chosen)
+        self._guarded(Action.ACT, item, lambda _: self.app.push_screen(ChoiceModal(item),
+                                                                       chosen))
 
     def action_cancel_item(self) -> None:
         item = self.current_item
@@ -226,9 +259,13 @@ class RunActions(Screen[None]):
                 except Refused as e:
                     self.notify(str(e), severity="error")
 
-        self.app.push_screen(ReasonModal(title.format(title=item.title)), done)
+        self._guarded(Action.ACT, item, lambda _: self.app.push_screen(
+            ReasonModal(title.format(title=item.title)), done))
 
     def action_run_section_checks(self) -> None:
+        self._guarded(Action.ACT, None, lambda _: self._start_checks())
+
+    def _start_checks(self) -> None:
         started = 0
         for it in self.query_one(ItemList).items:
             if it.kind is ItemKind.CHECK and self.run.check(Ev.ITEM_STARTED, it.id) is None:

@@ -127,8 +127,7 @@ class RunScreen(PairingActions, RunActions):
             await self.query_one(f"#{pane}", TabPane).mount(widget)
 
     def on_unmount(self) -> None:
-        self.follower.stop()
-        self.run.close()
+        self.follower.stop()  # the app's session lifecycle leaves the run, after this
         if self.pods_feed is not None:
             self.pods_feed.stop(0.5)
 

@@ -2,9 +2,10 @@
 
 The window clock turns to a yellow warning, first on its line, when what is left of the
 maintenance window is shorter than the run's expected remaining duration plus the
-rollback's; the warning is journaled (`guard.warning`) the first time it applies in a
-real run. Where the policy requires advance notice, the title line says when it was due
-until the notice item is confirmed."""
+rollback's. The clock only shows it: the warning is a pre-flight guard of the engine,
+shown and journaled (`guard.warning`, once) before each change, as headless does. Where
+the policy requires advance notice, the title line says when it was due until the notice
+item is confirmed."""
 
 from __future__ import annotations
 
@@ -15,13 +16,8 @@ from textual.widgets import Static
 
 from runbook.format.durations import format_duration, format_range
 from runbook.rules.state import DONE
-from runbook.rules.window import (
-    expected_remaining,
-    notice_due,
-    rollback_seconds,
-    warn_once,
-    window_budget,
-)
+from runbook.rules.window import expected_remaining, notice_due, window_budget
+from runbook.session.preflight import rollback_seconds
 from runbook.session.run import Run
 
 
@@ -87,7 +83,6 @@ class StatusBar(Static):
         if not budget.warn:
             line2.append("  ")
             line2.append(budget.text, "green" if budget.status.open else "bold red")
-        warn_once(r, budget)
         width = max(self.size.width - 2, 20)
         line1.truncate(width, overflow="ellipsis")
         line2.truncate(width, overflow="ellipsis")

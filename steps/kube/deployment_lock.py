@@ -50,6 +50,10 @@ class DeploymentLock:
         self._thread: threading.Thread | None = None
         self.previous: str = ""  # the holder we took over from (expired or broken)
 
+    def describe(self) -> str:
+        """What is held, for the journal (runbook.session.lifecycle.HeldLock)."""
+        return f"lease {self.namespace}/{self.name}"
+
     def acquire(self, force: bool = False) -> None:
         """Take the lock, or raise LockHeld naming who holds it. `force` breaks it."""
         for _ in range(3):
@@ -139,12 +143,6 @@ def take_lock(runbook_path: str, env: Any, operator: str, kube_context: str, dry
 
 
 def journal_lock(run: Any, lock: DeploymentLock | None, break_reason: str) -> None:
-    from runbook.rules.events import Ev
-    if lock is None:
-        return
-    run.emit(Ev.GUARD_CONFIRMED, data={"guard": "lock", "reason":
-                                       f"holding lease {lock.namespace}/{lock.name}"})
-    if lock.previous:
-        why = break_reason or "the previous holder's lease had expired"
-        run.emit(Ev.GUARD_OVERRIDE, data={"guard": "lock-break", "reason":
-                                          f"took the lock from {lock.previous}: {why}"})
+    """Journal the lock a run holds (the session lifecycle does this for every command)."""
+    from runbook.session.lifecycle import journal_lock as journal
+    journal(run, lock, break_reason)

@@ -182,12 +182,16 @@ async def test_quit_while_running_asks_then_cancels(make_app: MakeApp) -> None:
 async def test_production_asks_window_reason_and_typed_name(make_app: MakeApp) -> None:
     app = make_app(env="prod")
     async with app.run_test(size=(160, 48)) as pilot:
-        await _to_phase_two(app, pilot)
-        await pilot.press("c", "enter")  # choose helm
-        screen(app).select_item("helm-up")
-        await pilot.press("r")
+        await _to_phase_two(app, pilot)  # through the engine directly: no guard asked
+        # outside the window: the reason before the first item acted on here (the README's
+        # "before the first item", as headless asks it), not only before the first change
+        await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ReasonModal))
         await pilot.press(*"sev1 hotfix", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
+        await pilot.press("enter")  # choose helm
+        screen(app).select_item("helm-up")
+        await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, TypedEnvModal))
         await pilot.press(*"staging", "enter")
         assert isinstance(app.screen, TypedEnvModal)  # wrong name: still asking

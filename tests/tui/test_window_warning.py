@@ -1,5 +1,6 @@
 """Pilot test: the status bar's window clock warns when the window left is shorter than
-the run still needs plus its rollback, and the warning is journaled once."""
+the run still needs plus its rollback; the warning is journaled once, before the first
+change (the engine's pre-flight moment, the same as headless)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from runbook.format.loader import load
 from runbook.journal.sqlite import Journal
-from runbook.rules.events import Ev
+from runbook.rules.events import Ev, Event
 from runbook.session.operator import Operator
 from screens.app import AppConfig, build_app
 from screens.run.screen import RunScreen
@@ -61,6 +62,7 @@ def line2(bar: StatusBar) -> str:
 async def test_status_bar_warns_when_the_window_is_too_short(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]) -> None:
     monkeypatch.setattr("screens.widgets.status_bar.time", SimpleNamespace(time=lambda: WED_10))
+    monkeypatch.setattr("screens.run.actions.time", SimpleNamespace(time=lambda: WED_10))
     (tmp_path / "short.yaml").write_text(DEPLOY)
     (tmp_path / "short-rollback.yaml").write_text(ROLLBACK)
     registry = default_registry()
@@ -79,10 +81,17 @@ async def test_status_bar_warns_when_the_window_is_too_short(
         run = app.current_run
         assert run is not None
         bar.refresh_status()
-        warnings = [e for e in run.journal.events(run.meta.id) if e.kind is Ev.GUARD_WARNING]
-        assert len(warnings) == 1 and warnings[0].get("reason") in text
 
-        run.confirm("look")  # half of the work done: 20m + 10m fit in the 30m left
+        def warnings() -> list[Event]:
+            return [e for e in run.journal.events(run.meta.id) if e.kind is Ev.GUARD_WARNING]
+
+        assert warnings() == []  # the clock shows it; the guard journals it before a change
+        app.screen.select_item("change")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: run.state.items["change"].done)
+        assert len(warnings()) == 1 and warnings()[0].get("reason") in text
+
+        run.confirm("look")  # all the work done: the rollback's 10m fit in the 30m left
         bar.refresh_status()
         assert not line2(bar).startswith("⚠")
         assert "in window Wed 09:0" in line2(bar)  # the clock, green, at the end of the line

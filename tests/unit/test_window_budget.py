@@ -16,14 +16,9 @@ from runbook.journal.sqlite import Journal
 from runbook.rules.events import Ev, Event
 from runbook.rules.fold import apply, fold
 from runbook.rules.state import Status, initial
-from runbook.rules.window import (
-    WARNING_GUARD,
-    expected_remaining,
-    rollback_seconds,
-    warn_once,
-    window_budget,
-)
+from runbook.rules.window import WARNING_GUARD, expected_remaining, window_budget
 from runbook.session.operator import Operator
+from runbook.session.preflight import rollback_seconds, warn_once
 from runbook.session.run import Run
 from steps import default_registry
 
