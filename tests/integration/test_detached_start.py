@@ -27,7 +27,8 @@ from runbook.execute.stepkind import CancelToken, Outcome
 from runbook.format.loader import load
 from runbook.journal.sqlite import Journal
 from runbook.rules.events import Ev, Event
-from runbook.rules.state import Status, fold
+from runbook.rules.fold import fold
+from runbook.rules.state import Status
 from runbook.session.operator import Operator
 from runbook.session.run import Run
 from steps import default_registry
