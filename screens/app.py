@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -117,9 +118,13 @@ class RunbookApp(App[int]):
         threads = [t for t in list(screen.threads.values()) if t.is_alive()]
 
         def join_then_exit() -> None:
+            deadline = time.monotonic() + 60  # the world stops anyway, after the app
             for t in threads:
-                t.join(timeout=60)
-            self.call_from_thread(self.exit, 1)
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
+            try:
+                self.call_from_thread(self.exit, 1)
+            except RuntimeError:  # the app has gone already
+                pass
 
         threading.Thread(target=join_then_exit, name="signal-stop", daemon=True).start()
 

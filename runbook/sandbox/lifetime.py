@@ -9,12 +9,14 @@ Redis, the emulator and stand-in servers, every folder; then the marker goes (se
 runbook.sandbox.marker) and one line says what happened; exit status 128 + the signal.
 
 Where the signal lands decides how it stops the rehearsal:
-- starting the world: deferred to the next step boundary (`Sandbox.progress`), so no
-  server is left half-started (their commands run in sessions of their own, out of reach
-  of the terminal's signals);
+- until the world is started: deferred to the next step boundary (`Sandbox.progress`), so
+  no server is left half-started (their commands run in sessions of their own, out of
+  reach of the terminal's signals) and no folder unknown;
 - a Textual app on screen: the app registered itself (`when_stopping`), so the signal asks
   it, on its event loop, to cancel what runs and exit; the rehearsal then stops at
-  `check()`. Nothing is ever raised into a running event loop;
+  `check()`. Nothing is ever raised into a running event loop. A hung-up terminal is
+  swapped for /dev/null first (runbook.sandbox.terminal), and should the app still not
+  exit, a watchdog thread stops the world after WATCHDOG_SECONDS and leaves;
 - stopping already (the world's own stop code is on the stack): only noted;
 - anywhere else (a prompt, between runbooks, a headless run): `Stopped` is raised there.
 """
@@ -106,6 +108,7 @@ class WorldLifetime:
             for sig in STOP_SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._on_signal)
         _active = self
+        self._deferring = True  # until the world is started (`start`)
         return self
 
     def start(self, sandbox: Sandbox) -> Sandbox:
@@ -114,10 +117,9 @@ class WorldLifetime:
         self.sandbox = sandbox
         sandbox.env[TAG_VAR] = self.tag
         self.marker = marker.new_marker(self.tag)
-        self._deferring = True
         sandbox.progress = self._progress
         try:
-            self._sync()
+            self._progress()  # the marker names the world's folder; a signal so far stops here
             sandbox.start()
         finally:
             self._deferring = False
