@@ -189,3 +189,12 @@ def kube_emulator(tmp_path: Path) -> Iterator[KubeSandbox]:
 def kube(kube_emulator: KubeSandbox) -> Iterator[KubeSandbox]:
     yield kube_emulator
     assert kube_emulator.emulator.cluster.errors == []  # no controller crashed meanwhile
+
+
+# -- the fold check (tests/fold_check.py), at the end of every integration test -----------
+# A test that makes no Run (the servers', the emulator's, the steps' own tests) costs nothing.
+
+
+@pytest.fixture(autouse=True)
+def fold_checked(fold_check: object) -> None:
+    """A fresh process's fold of each journal equals what each app (Run) had and showed."""

@@ -29,6 +29,7 @@ import pytest
 from runbook.journal.sqlite import Journal
 from runbook.rules.events import Ev
 from runbook.sandbox.kube.resources import DEPLOYMENT
+from tests.fold_check import FoldWatch
 from tests.integration.conftest import KubeSandbox
 from tests.tui.test_tmux_smoke import TMUX, Tmux
 
@@ -125,7 +126,8 @@ def wait_pane(t: Tmux, index: int, *texts: str | re.Pattern[str], timeout: float
 
 
 def test_two_users_co_sign_a_production_like_item(
-        two_users: tuple[str, str, str], reachable: None, kube_emulator: KubeSandbox) -> None:
+        two_users: tuple[str, str, str], reachable: None, kube_emulator: KubeSandbox,
+        fold_check: FoldWatch) -> None:
     driver, follower, group = two_users
     shared = Path(tempfile.mkdtemp(prefix="runbook-pair-", dir="/tmp"))
     try:
@@ -197,5 +199,6 @@ def test_two_users_co_sign_a_production_like_item(
         assert by_kind[(Ev.ITEM_INTENT, "scale")] == f"{driver}@{host}"
         assert next(e for e in events if e.kind is Ev.ITEM_RESULT).get("outcome") == "passed"
         assert pwd.getpwnam(driver).pw_uid != pwd.getpwnam(follower).pw_uid
+        fold_check.verify()  # now: the journal goes with the shared folder
     finally:
         shutil.rmtree(shared, ignore_errors=True)

@@ -123,3 +123,9 @@ def no_step_left_behind() -> Iterator[None]:
                 os.kill(int(pid), signal.SIGKILL)
             except OSError:
                 pass
+
+
+@pytest.fixture(autouse=True)
+def fold_checked(fold_check: object) -> None:
+    """Every TUI test ends with the fold check (tests/fold_check.py): a fresh process's fold
+    of the journal equals what each app had and showed."""
