@@ -26,8 +26,8 @@ def main() -> int:
 
 
 def probe(ask: dict[str, Any]) -> dict[str, Any]:
-    from runbook.journal.sqlite import JournalError
-    from runbook.journal.store import open_journal
+    from runbook.journal.backends import open_journal
+    from runbook.journal.store import JournalError
     try:
         journal = open_journal(str(ask["locator"]))
         try:
@@ -79,7 +79,8 @@ def recorded_runbook(meta: Any, path: str, text: str) -> tuple[Any, str]:
 
 
 def fold_at(meta: Any, events: list[Any], rb: Any) -> dict[str, Any]:
-    from runbook.rules.state import DONE, Status, apply, fold, initial
+    from runbook.rules.fold import apply, fold
+    from runbook.rules.state import DONE, Status, initial
     from runbook.session.report import build
     state = fold(rb, meta.env, events)
     live = initial(rb, meta.env)  # the events applied one by one: what is running still runs

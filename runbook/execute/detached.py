@@ -206,6 +206,7 @@ def watch(pid: int, proc: subprocess.Popen[bytes] | None, tail: LogTail,
         tail.poll()
         sync()
         if done():
+            sync()  # the result may have landed just after that sync: the caller's state holds it
             tail.poll()
             return "done"
         if leave():
