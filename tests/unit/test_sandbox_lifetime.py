@@ -39,8 +39,10 @@ def spawn() -> Iterator[object]:
 
     def start(argv: list[str], cwd: Path | None = None,
               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        # the stand-ins take SIGINT as a real postgres does, even when this test runs under a
+        # shell that started it in the background (which leaves SIGINT ignored, inherited)
         p = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})},
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=_default_sigint)
         started.append(p)
         wait_for(lambda: procs.start_time(p.pid) != "")
         return p
@@ -50,6 +52,10 @@ def spawn() -> Iterator[object]:
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(ok: object, timeout: float = 30.0) -> None:
