@@ -1,4 +1,10 @@
-"""Harness for the k8s step tests: a one-item runbook per call, run on the emulator."""
+"""Harness for the k8s step tests: a one-item runbook per call, run on the emulator.
+
+The emulator here is as strict as a cluster (`strict()`): watch events arrive WATCH_LATENCY
+after the write, a re-adopted ReplicaSet keeps its deadline condition until progress, the
+history is compacted every few seconds and Lease times must have six fractional digits.
+`kube_emulator` is overridden so every test of this package runs on such a cluster.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +22,40 @@ from runbook.execute.stepkind import CancelToken, Outcome, StepResult
 from runbook.format.loader import load_text
 from runbook.journal.sqlite import Journal
 from runbook.rules.events import Event
+from runbook.sandbox.kube import Timing
 from runbook.sandbox.kube.resources import DEPLOYMENT
 from runbook.session.operator import Operator
 from runbook.session.run import Run
 from steps import default_registry
 from steps.kube.client import forget_clients
 from steps.kube.rollout import DeploymentWatch
-from tests.integration.conftest import KubeSandbox
+from tests.integration.conftest import KubeSandbox, start_sandbox
 
 REGISTRY = "creatorbridge.azurecr.io"
 SECRET_VALUES = ("sandbox-database-url", "sandbox-jwt-secret", "sandbox-stripe-secret-key")
 DEPLOYMENTS_PATH = "/apis/apps/v1/namespaces/{ns}/deployments"
+WATCH_LATENCY = 0.05  # seconds from a write to its watch events
+COMPACT_EVERY = 3.0  # seconds between etcd-style compactions
+
+
+def make_strict(sandbox: KubeSandbox) -> KubeSandbox:
+    sandbox.emulator.faults.strict(watch_latency=WATCH_LATENCY, compact_every=COMPACT_EVERY)
+    return sandbox
+
+
+def strict_sandbox(root: Path, timing: Timing | None = None) -> KubeSandbox:
+    """A started sandbox, strict as a cluster (for tests that need their own timing)."""
+    return make_strict(start_sandbox(root, timing=timing))
+
+
+@pytest.fixture
+def kube_emulator(tmp_path: Path) -> Iterator[KubeSandbox]:
+    """The per-test emulated cluster, with watch latency and the other strict modes on."""
+    sandbox = strict_sandbox(tmp_path)
+    try:
+        yield sandbox
+    finally:
+        sandbox.emulator.stop()
 
 
 @dataclass
