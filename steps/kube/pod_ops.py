@@ -8,20 +8,9 @@ import time
 from typing import Any, ClassVar
 
 from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
-from steps.kube.base import KubeStep, pod_phase, pod_ready, selector_of
-from steps.kube.client import KubeError, apps, call, core
-
-
-def running_pod(ctx: StepContext, api: Any, deployment: str) -> dict[str, Any]:
-    dep = call(apps(api).read_namespaced_deployment, deployment, ctx.namespace)
-    pods = call(core(api).list_namespaced_pod, ctx.namespace,
-                label_selector=selector_of(dep))["items"]
-    ready = [p for p in pods if pod_phase(p) == "Running" and pod_ready(p)]
-    if not ready:
-        raise KubeError(f"no running, ready pod of deployment {deployment!r} "
-                        f"({len(pods)} pods)")
-    best: dict[str, Any] = sorted(ready, key=lambda p: str(p["metadata"]["name"]))[0]
-    return best
+from steps.kube.base import KubeStep, pod_phase
+from steps.kube.client import KubeError, call, core
+from steps.kube.workload_pods import container_of, running_pod
 
 
 class Exec(KubeStep):
@@ -39,10 +28,13 @@ class Exec(KubeStep):
                 + shlex.join(str(c) for c in params.get("command", ())))
 
     def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
+        """In a ready pod the deployment controls, of its current ReplicaSet, in the container
+        named like it (steps/kube/workload_pods.py says why not simply kubectl's choice)."""
         from kubernetes.stream import stream
-        pod = running_pod(ctx, api, str(ctx.param("deployment")))
+        deployment = str(ctx.param("deployment"))
+        pod = running_pod(api, ctx.namespace, deployment)
         pname = pod["metadata"]["name"]
-        container = ctx.param("container") or pod["spec"]["containers"][0]["name"]
+        container = container_of(pod, ctx.param("container"), deployment)
         ctx.output.write_lines([f"# in pod {pname}, container {container}"])
         command = [str(c) for c in ctx.param("command")]
         try:
@@ -55,9 +47,11 @@ class Exec(KubeStep):
         partial = ""
         try:
             while ws.is_open():
+                # every read is non-blocking (timeout=0): read_stdout()/read_stderr() without
+                # one wait for their channel's next data, so once the command had printed
+                # on one channel a silent command held the step past its timeout
                 ws.update(timeout=0.2)
-                chunk = ws.read_stdout() + ws.read_stderr() if ws.peek_stdout() or \
-                    ws.peek_stderr() else ""
+                chunk = ws.read_stdout(timeout=0) + ws.read_stderr(timeout=0)
                 if chunk:
                     lines = (partial + chunk).split("\n")
                     partial = lines.pop()
@@ -70,7 +64,7 @@ class Exec(KubeStep):
                                       "be running in the pod")
             if partial:
                 ctx.output.write_lines([partial])
-            code = _exit_code(ws.read_channel(3))
+            code = _exit_code(ws.read_channel(3, timeout=0))
         finally:
             ws.close()
         if code == 0:
