@@ -166,26 +166,84 @@ def _parse_ref(ref: str) -> tuple[str, str, str] | None:
 
 
 class Pods(KubeStep):
+    """Every pod of a long-running workload Running and Ready; the others said apart.
+
+    A namespace also holds pods no controller keeps running: the Completed pods of Jobs and
+    CronJobs (and Helm hooks), Evicted or otherwise Failed pods left until the garbage
+    collector's threshold, bare debug pods. `kubectl get pods` lists them and nothing is
+    wrong: only pods controlled by a ReplicaSet (a Deployment's), StatefulSet, DaemonSet or
+    ReplicationController, and not in a terminal phase, are judged; the rest are listed
+    with their state and counted in the message, never failing the check.
+    """
+
     name = "k8s.pods"
-    doc = "every pod in the namespace (or matching a selector) Running and Ready"
+    doc = "every pod of a deployment (or matching a selector) Running and Ready; others apart"
     params: ClassVar[tuple[Param, ...]] = (Param("selector", ParamType.STR, default=""),)
 
     def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
         sel = ctx.param("selector") or None
         pods = call(core(api).list_namespaced_pod, ctx.namespace, label_selector=sel)["items"]
-        bad = []
+        bad, judged, apart = [], [], []
         leaving = [p for p in pods if p["metadata"].get("deletionTimestamp")]
-        pods = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         if leaving:
             ctx.output.write_lines([f"{len(leaving)} pod(s) terminating (ignored)"])
         for p in pods:
-            phase, ready = pod_phase(p), pod_ready(p)
-            ctx.output.write_lines([f"{p['metadata']['name']}: {phase}{'' if ready else ' (not ready)'}"])
-            if phase != "Running" or not ready:
-                bad.append(f"{p['metadata']['name']} {phase}")
-        if not pods:
-            return StepResult(Outcome.FAILED, "no pods found")
+            if p["metadata"].get("deletionTimestamp"):
+                continue
+            name, state = p["metadata"]["name"], _pod_state(p)
+            if not _judged(p):
+                apart.append(f"{name} {state}")
+                ctx.output.write_lines([f"{name}: {state} ({_owner(p)}; not judged)"])
+                continue
+            judged.append(p)
+            ready = pod_ready(p)
+            ctx.output.write_lines([f"{name}: {state}{'' if ready else ' (not ready)'}"])
+            if state != "Running" or not ready:
+                bad.append(f"{name} {state}")
+        others = _others(apart)
+        if not judged:
+            return StepResult(Outcome.FAILED, "no pods found" if not apart else
+                              f"no pods of deployments found{others}")
         if bad:
-            return StepResult(Outcome.FAILED, f"{len(bad)} of {len(pods)} not running and ready: "
-                              + ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
-        return StepResult(Outcome.PASSED, f"{len(pods)} pods running and ready")
+            return StepResult(Outcome.FAILED, f"{len(bad)} of {len(judged)} not running and "
+                              "ready: " + ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
+                              + others)
+        return StepResult(Outcome.PASSED, f"{len(judged)} pods running and ready{others}")
+
+
+WORKLOADS = ("ReplicaSet", "StatefulSet", "DaemonSet", "ReplicationController")
+
+
+def _owner(pod: dict[str, Any]) -> str:
+    for ref in pod["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return f"{ref.get('kind')} {ref.get('name')}"
+    return "no controller"
+
+
+def _judged(pod: dict[str, Any]) -> bool:
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return False
+    return any(ref.get("controller") and ref.get("kind") in WORKLOADS
+               for ref in pod["metadata"].get("ownerReferences") or [])
+
+
+def _pod_state(pod: dict[str, Any]) -> str:
+    """kubectl's STATUS: the pod's reason (Evicted), a terminated container's (Completed),
+    else the phase or a waiting reason."""
+    st = pod.get("status") or {}
+    if st.get("reason"):
+        return str(st["reason"])
+    if st.get("phase") in ("Succeeded", "Failed"):
+        for cs in st.get("containerStatuses") or []:
+            done = (cs.get("state") or {}).get("terminated") or {}
+            if done.get("reason"):
+                return str(done["reason"])
+    return pod_phase(pod)
+
+
+def _others(apart: list[str]) -> str:
+    if not apart:
+        return ""
+    shown = ", ".join(apart[:5]) + (" ..." if len(apart) > 5 else "")
+    return f"; {len(apart)} other pod(s) not judged: {shown}"

@@ -1,15 +1,15 @@
-"""Exec in a pod of a deployment (streamed, with its exit status) and logs by selector."""
+"""Exec in a pod of a deployment (streamed, with its exit status); the logs step is in logs.py."""
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any, ClassVar
 
 from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
-from steps.kube.base import KubeStep, pod_phase
-from steps.kube.client import KubeError, call, core
+from steps.kube.base import KubeStep
+from steps.kube.client import KubeError, core
+from steps.kube.logs import Logs as Logs
 from steps.kube.workload_pods import container_of, running_pod
 
 
@@ -85,101 +85,3 @@ def _exit_code(status_text: str) -> int:
         if cause.get("reason") == "ExitCode":
             return int(cause.get("message", 1))
     return 1
-
-
-class Logs(KubeStep):
-    name = "k8s.logs"
-    doc = "recent logs of the pods matching a selector; lines matching fail_on are counted"
-    params: ClassVar[tuple[Param, ...]] = (
-        Param("selector", ParamType.STR, True), Param("tail", ParamType.INT, default=100),
-        Param("fail_on", ParamType.STR, default="", doc="regex; any matching line fails the check"),
-        Param("follow", ParamType.DURATION, default=0.0,
-              doc="then follow new lines this long, reconnecting when a pod restarts or is "
-                  "replaced"))
-
-    def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
-        result = self._tail(ctx, api)
-        follow = float(ctx.param("follow", 0.0))
-        if follow <= 0 or result.outcome is not Outcome.PASSED:
-            return result
-        hits = self._follow(ctx, api, time.monotonic() + follow)
-        if hits:
-            return StepResult(Outcome.FAILED, f"{hits} followed line(s) match "
-                              f"{ctx.param('fail_on')!r}", facts={"matches": hits})
-        return StepResult(Outcome.CANCELLED if ctx.cancel.cancelled else Outcome.PASSED,
-                          f"{result.message}; followed for {follow:g}s")
-
-    def _follow(self, ctx: StepContext, api: Any, deadline: float) -> int:
-        """Stream every matching pod's new lines; a stream that ends (restart, rollout) is
-        reopened on the pods that match then."""
-        import threading
-        pattern = re.compile(str(ctx.param("fail_on"))) if ctx.param("fail_on") else None
-        hits = [0]
-        streaming: dict[str, threading.Thread] = {}
-        lock = threading.Lock()
-
-        def stream(name: str) -> None:
-            try:
-                resp = core(api).read_namespaced_pod_log(
-                    name, ctx.namespace, follow=True, since_seconds=1, _preload_content=False,
-                    _request_timeout=(5, max(1.0, deadline - time.monotonic())))
-                partial = ""
-                for raw in resp.stream(4096, decode_content=True):
-                    parts = (partial + raw.decode("utf-8", "replace")).split("\n")
-                    partial = parts.pop()  # a line cut by the chunk boundary waits for its end
-                    ctx.output.write_lines([f"[{name}] {line}" for line in parts])
-                    if pattern is not None:
-                        found = sum(1 for line in parts if pattern.search(line))
-                        with lock:
-                            hits[0] += found
-                    if ctx.cancel.cancelled or time.monotonic() > deadline:
-                        break
-                resp.release_conn()
-            except Exception as e:  # the pod went away, or the read timed out at the deadline
-                if time.monotonic() < deadline and not ctx.cancel.cancelled:
-                    ctx.output.write_lines([f"[{name}] stream ended ({type(e).__name__}); "
-                                            "reconnecting"])
-
-        while time.monotonic() < deadline and not ctx.cancel.cancelled:
-            try:
-                pods = call(core(api).list_namespaced_pod, ctx.namespace,
-                            label_selector=ctx.param("selector"))["items"]
-            except Exception:
-                pods = []
-            for p in pods:
-                name = p["metadata"]["name"]
-                t = streaming.get(name)
-                if pod_phase(p) == "Running" and (t is None or not t.is_alive()):
-                    t = threading.Thread(target=stream, args=(name,), daemon=True)
-                    streaming[name] = t
-                    t.start()
-            ctx.cancel.wait(min(1.0, max(0.0, deadline - time.monotonic())))
-        for t in streaming.values():
-            t.join(2)
-        return hits[0]
-
-    def _tail(self, ctx: StepContext, api: Any) -> StepResult:
-        pods = call(core(api).list_namespaced_pod, ctx.namespace,
-                    label_selector=ctx.param("selector"))["items"]
-        if not pods:
-            return StepResult(Outcome.FAILED, f"no pods match {ctx.param('selector')!r}")
-        pattern = re.compile(str(ctx.param("fail_on"))) if ctx.param("fail_on") else None
-        hits = 0
-        for p in pods:
-            name = p["metadata"]["name"]
-            try:
-                resp = core(api).read_namespaced_pod_log(
-                    name, ctx.namespace, tail_lines=int(ctx.param("tail", 100)),
-                    _preload_content=False, _request_timeout=15)
-                text = resp.data.decode("utf-8", "replace")
-            except Exception as e:
-                ctx.output.write_lines([f"[{name}] cannot read logs: {type(e).__name__}"])
-                continue
-            lines = text.splitlines()
-            ctx.output.write_lines([f"[{name}] {line}" for line in lines])
-            if pattern is not None:
-                hits += sum(1 for line in lines if pattern.search(line))
-        if hits:
-            return StepResult(Outcome.FAILED, f"{hits} line(s) match {ctx.param('fail_on')!r}",
-                              facts={"matches": hits})
-        return StepResult(Outcome.PASSED, f"read logs of {len(pods)} pod(s)")
