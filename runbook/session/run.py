@@ -36,6 +36,8 @@ from runbook.session.pairing import Refused as Refused
 from runbook.session.wheel import WheelKeeper
 
 Subscriber = Callable[[Event, RunState], None]
+# Says (guard, reason) while mutating items must not run (the deployment lock was lost).
+MutationGuard = Callable[[], tuple[str, str] | None]
 
 
 
@@ -69,6 +71,7 @@ class Run(Pairing):
         self._subscribers: list[Subscriber] = []
         self._texts: dict[tuple[str, str], str] = {}
         self._topics: list[Callable[[str, Any], None]] = []
+        self.mutation_guards: list[MutationGuard] = []  # set by the deployment lock
         self.executor = Executor(registry, self, ExecutionContext(
             session_dir=self.dir, dry_run=meta.dry_run, env_name=self.env.name,
             namespace=self.env.namespace, kube_context=meta.kube_context, redactor=redactor,
@@ -258,6 +261,13 @@ class Run(Pairing):
         if why is not None:
             raise Refused(f"{item_id}: {why}")
         item = self.runbook.item(item_id)
+        if item.mutating and not self.meta.dry_run:
+            for guard in self.mutation_guards:
+                held = guard()
+                if held is not None:  # journaled, then refused: nothing is changed
+                    self.emit(Ev.GUARD_WARNING, data={"guard": held[0], "reason": held[1],
+                                                      "item": item_id})
+                    raise Refused(f"{item_id}: {held[1]}")
         token = cancel or CancelToken()
         if self.detaches(item) if detach is None else detach:
             try:
