@@ -11,7 +11,7 @@ it) is a lease that expires unless renewed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -87,7 +87,11 @@ class JournalStore(Protocol):
 
     def find_session(self, prefix: str) -> Any: ...
 
-    def latest_fact(self, env: str, key: str) -> Any: ...
+    def latest_fact(self, env: str, key: str, where: Mapping[str, Any] | None = None) -> Any:
+        """The newest value of fact `key` in an item result of a session of `env`; with
+        `where`, only from a result whose facts also hold those values (e.g. the cluster
+        and namespace the fact was recorded on)."""
+        ...
 
     def wheel(self, session_id: str) -> Wheel | None: ...
 
@@ -100,6 +104,11 @@ class JournalStore(Protocol):
     def renew_wheel(self, session_id: str, token: str, ttl: float) -> bool: ...
 
     def release_wheel(self, session_id: str, token: str) -> None: ...
+
+
+def facts_match(facts: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
+    """Whether an item result's facts hold every value of `where` (None: any result)."""
+    return not where or all(facts.get(k) == v for k, v in where.items())
 
 
 def open_journal(locator: str) -> JournalStore:

@@ -11,7 +11,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -335,9 +335,10 @@ class Run(Pairing):
         for fn in list(self._topics):
             fn(topic, data)
 
-    def recall(self, key: str) -> Any:
-        """The newest fact `key` recorded by any session of this environment."""
-        return self.journal.latest_fact(self.meta.env, key)
+    def recall(self, key: str, where: Mapping[str, Any] | None = None) -> Any:
+        """The newest fact `key` recorded by any session of this environment (with `where`:
+        recorded beside facts of those values, e.g. on this cluster and namespace)."""
+        return self.journal.latest_fact(self.meta.env, key, where)
 
     # -- helpers -------------------------------------------------------------
     def _params_for(self, item: Item, step: StepKind) -> dict[str, Any]:

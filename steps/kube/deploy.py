@@ -10,6 +10,7 @@ from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, Ste
 from steps.kube import undo
 from steps.kube.base import KubeStep
 from steps.kube.client import KubeError, apps, call
+from steps.kube.identity import recorded_versions
 from steps.kube.probe import DeploymentProbe as DeploymentProbe
 from steps.kube.probe import probe_deployment as probe_deployment
 from steps.kube.rollout import Change, DeploymentWatch, RolloutStatus, follow
@@ -131,7 +132,9 @@ class RolloutUndo(DeploymentProbe):
             return StepResult(Outcome.FAILED, refusal)
         sets = undo.replica_sets(api, ctx.namespace, dep)
         if ctx.param("to", "recorded") == "recorded":
-            versions = ctx.recall("versions") or {}
+            versions = recorded_versions(ctx, api)
+            if isinstance(versions, StepResult):
+                return versions  # recorded on another cluster: refused
             if name not in versions:
                 return StepResult(Outcome.FAILED, f"no recorded version of {name!r} in this "
                                   "environment's journal (run the versions snapshot first), "

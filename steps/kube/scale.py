@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.kube.client import apps, call
+from steps.kube.identity import recorded_versions
 from steps.kube.probe import DeploymentProbe
 from steps.kube.rollout import DeploymentWatch
 
@@ -26,7 +27,10 @@ class Scale(DeploymentProbe):
         deps = call(apps(api).list_namespaced_deployment, ctx.namespace)["items"]
         names = [d["metadata"]["name"] for d in deps] if which == "all" else [which]
         wanted = str(ctx.param("replicas"))
-        recorded = ctx.recall("versions") or {} if wanted == "recorded" else {}
+        found = recorded_versions(ctx, api) if wanted == "recorded" else {}
+        if isinstance(found, StepResult):
+            return found  # recorded on another cluster: refused
+        recorded = found
         targets: dict[str, int] = {}
         for n in names:
             if wanted == "recorded":

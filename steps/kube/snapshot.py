@@ -10,6 +10,7 @@ import yaml
 from runbook.execute.stepkind import Outcome, Param, ParamType, StepContext, StepResult
 from steps.kube.base import KubeStep
 from steps.kube.client import apps, call, core
+from steps.kube.identity import recorded_here
 
 LISTERS = {
     "deployments": ("apps", "list_namespaced_deployment"),
@@ -51,7 +52,7 @@ class Versions(KubeStep):
         if not versions:
             return StepResult(Outcome.FAILED, f"no deployments in {ctx.namespace}")
         return StepResult(Outcome.PASSED, f"recorded {len(versions)} deployments",
-                          facts={"versions": versions, "namespace": ctx.namespace})
+                          facts={"versions": versions, **recorded_here(ctx, api)})
 
 
 class Export(KubeStep):
