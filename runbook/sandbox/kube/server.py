@@ -160,6 +160,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> None:
         srv = self.server
+        if method == "GET" and path == "/openapi/v2":
+            if "protobuf" in (self.headers.get("Accept") or ""):
+                self._send(200, discovery.OPENAPI_V2_PROTO, discovery.OPENAPI_V2_PROTO_TYPE)
+            else:
+                self._json(200, discovery.openapi_v2())
+            return
         if method == "GET":
             fixed = self._discovery(path)
             if fixed is not None:
