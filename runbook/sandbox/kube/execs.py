@@ -108,7 +108,7 @@ class ExecRegistry:
         injected = self.faults.exec_failure(_app(pod), command) if self.faults else None
         if injected is not None:
             return ExecResult(injected[0], (), injected[1].splitlines())
-        hang = self.faults.exec_hang(command) if self.faults else None
+        hang = self.faults.exec_hang(_app(pod), command) if self.faults else None
         if hang is not None:
             return ExecResult(0, hang[0], (), hang[1])
         with self._lock:

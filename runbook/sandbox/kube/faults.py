@@ -39,7 +39,7 @@ class Faults:
         self.bad_images: set[str] = set()  # exact images (or image names) that never pull
         self.bad_tag_prefix = "bad"  # a tag starting with this never pulls ("" = off)
         self.exec_failures: list[tuple[tuple[str, ...], int, str, str]] = []
-        self.exec_hangs: list[tuple[tuple[str, ...], tuple[str, ...], float]] = []
+        self.exec_hangs: list[tuple[tuple[str, ...], tuple[str, ...], float, str]] = []
         self._stop: Callable[[], None] | None = None
         self._start: Callable[[], None] | None = None
         # -- strict modes (see `strict()`) --
@@ -148,17 +148,17 @@ class Faults:
         return None
 
     def hang_exec(self, command: str, prints: tuple[str, ...] = ("working...",),
-                  seconds: float = math.inf) -> None:
+                  seconds: float = math.inf, app: str = "") -> None:
         """Make commands starting with `command` print `prints`, then stay silent for
         `seconds` (inf: until the client goes away) before exiting 0: a migration that
-        logs a line and then waits on a database lock."""
+        logs a line and then waits on a database lock. In every pod, or those of `app`."""
         with self._lock:
-            self.exec_hangs.append((tuple(shlex.split(command)), tuple(prints), seconds))
+            self.exec_hangs.append((tuple(shlex.split(command)), tuple(prints), seconds, app))
 
-    def exec_hang(self, argv: list[str]) -> tuple[tuple[str, ...], float] | None:
+    def exec_hang(self, app: str, argv: list[str]) -> tuple[tuple[str, ...], float] | None:
         with self._lock:
-            for prefix, prints, seconds in self.exec_hangs:
-                if tuple(argv[:len(prefix)]) == prefix:
+            for prefix, prints, seconds, only in self.exec_hangs:
+                if tuple(argv[:len(prefix)]) == prefix and (not only or only == app):
                     return prints, seconds
         return None
 
