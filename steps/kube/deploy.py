@@ -109,7 +109,17 @@ class RolloutStatusStep(KubeStep):
         Param("timeout", ParamType.DURATION, default=300.0))
 
     def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
-        return _follow(ctx, api, str(ctx.param("deployment")), float(ctx.param("timeout", 300)))
+        """Judged from a copy at least as new as a read made now: the shared watch may still
+        hold the deployment from before a change made just before this step (kubectl set
+        image, helm), whose status reads "successfully rolled out"."""
+        name = str(ctx.param("deployment"))
+        try:
+            now = call(apps(api).read_namespaced_deployment, name, ctx.namespace)
+        except KubeError as e:
+            if e.status == 404:
+                return StepResult(Outcome.FAILED, f'deployment "{name}" not found')
+            raise
+        return _follow(ctx, api, name, float(ctx.param("timeout", 300)), Change.of(now))
 
 
 class RolloutUndo(DeploymentProbe):

@@ -78,3 +78,21 @@ def test_an_undo_after_a_deadline_failure_is_not_reported_failed(h: Harness) -> 
     assert status.returncode == 0 and "successfully rolled out" in status.stdout, status.stderr
     assert image_of(h.kube, name) == f"{REGISTRY}/{name}:v1.0.0"
     assert up_to_date(h, name) == (2, 2)
+
+
+@requires_kubectl
+def test_rollout_status_is_not_done_on_the_copy_from_before_a_change_made_elsewhere(
+        h: Harness) -> None:
+    """k8s.rollout-status has no PATCH of its own: it reads the deployment first and judges
+    only a copy at least that new (the shared watch still holds the older one)."""
+    assert h.run("k8s.set-image", {"deployment": "api-gateway",
+                                   "image": f"{REGISTRY}/api-gateway:v1.1.0"}).outcome \
+        is Outcome.PASSED  # its watch lingers, shared by the next step
+    h.kube.emulator.faults.watch_latency = 0.5
+    changed = h.kube.kubectl("set", "image", "deploy/auth-service",
+                             f"auth-service={REGISTRY}/auth-service:v1.1.0")
+    assert changed.returncode == 0, changed.stderr
+    ran = h.run("k8s.rollout-status", {"deployment": "auth-service"}, kind="check")
+    assert ran.outcome is Outcome.PASSED, ran.message
+    assert up_to_date(h, "auth-service") == (2, 2)
+    assert image_of(h.kube, "auth-service") == f"{REGISTRY}/auth-service:v1.1.0"
