@@ -109,13 +109,10 @@ class FoldWatch:
         self.watched: list[Watched] = []
         self.verified: set[str] = set()  # views found equal to a fresh fold (see verify)
 
-    def install(self, setattr_: Callable[[object, str, Any], None]) -> None:
-        """Watch every driver and follower `Run` made in this process, and every Pilot
-        app's screen when its test is done with it (`setattr_`: monkeypatch.setattr)."""
-        import asyncio
-
+    def install(self, setattr_: Callable[[object, str, Any], None], screens: bool = True) -> None:
+        """Watch every driver and follower `Run` made in this process, and (`screens`) every
+        Pilot app's screen when its test is done with it (`setattr_`: monkeypatch.setattr)."""
         from runbook.session.run import Run
-        from screens.app import RunbookApp
         init = Run.__init__
         watch = self
 
@@ -124,6 +121,15 @@ class FoldWatch:
             if run.role != "agent":
                 watch.watched.append(Watched(run, "this test's process"))
 
+        setattr_(Run, "__init__", watched_init)
+        if screens:
+            self._install_screens(setattr_)
+
+    def _install_screens(self, setattr_: Callable[[object, str, Any], None]) -> None:
+        import asyncio
+
+        from screens.app import RunbookApp
+        watch = self
         run_test = RunbookApp.run_test
 
         @contextlib.asynccontextmanager
@@ -135,7 +141,6 @@ class FoldWatch:
                 # commits into a deleted WAL hands its events over when it closes it
                 await asyncio.to_thread(watch.verify)
 
-        setattr_(Run, "__init__", watched_init)
         setattr_(RunbookApp, "run_test", checked_run_test)
 
     async def capture_screen(self, app: Any, pilot: Any) -> None:

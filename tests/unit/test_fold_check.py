@@ -1,6 +1,6 @@
 """The fold check itself (tests/fold_check.py): it passes when every process reads what the
-app had and showed, and fails, saying what differs, when another process reads less (the
-app's events, an item's status or reason, the outcome) or the screen shows something else.
+app had, and fails, saying what differs, when another process reads less (the app's
+events, an item's status or reason, the outcome). The screen's side: tests/tui/test_fold_check_screen.py.
 
 Each test here installs its own watch (not the autouse one of the UI folders), so that the
 failures it provokes are its own to assert.
@@ -16,14 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rich.text import Text
 
 from runbook.format.loader import load_text
 from runbook.journal.sqlite import Journal
 from runbook.session.operator import Operator
 from runbook.session.run import Run
 from steps import default_registry
-from tests import fold_check
 from tests.fold_check import DUMP_ENV, SITE, FoldWatch
 
 RUNBOOK = """
@@ -49,7 +47,7 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FoldWatch
     dumps = tmp_path / "dumps"
     dumps.mkdir()
     w = FoldWatch(dumps)
-    w.install(monkeypatch.setattr)
+    w.install(monkeypatch.setattr, screens=False)  # (tests/unit never imports textual)
     yield w
 
 
@@ -90,28 +88,6 @@ def test_events_another_process_cannot_read_fail_the_check(watch: FoldWatch,
     assert "item maybe: the app has skipped (attempts 0, reason 'not today'), a fresh fold " \
            "pending" in text
     assert "outcome: the app has 'completed', a fresh process 'unfinished'" in text
-
-
-async def test_a_screen_showing_other_than_the_journal_fails_the_check(
-        watch: FoldWatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from screens.app import AppConfig, build_app
-    from screens.run.screen import RunScreen
-    from screens.widgets.item_list import ItemList
-    monkeypatch.setattr(fold_check, "SCREEN_SETTLE_S", 1.0)
-    rb = load_text(RUNBOOK, str(tmp_path / "fold.yaml"), default_registry())
-    app = build_app(AppConfig(rb, default_registry(), Journal(tmp_path / "journal.db"), ALICE,
-                              "local", {}, False))
-    with pytest.raises(AssertionError) as failed:  # when the test is done with the app
-        async with app.run_test(size=(160, 48)) as pilot:
-            while not isinstance(app.screen, RunScreen):
-                await pilot.pause()
-            await pilot.press("down", "c")  # confirm "look"
-            while app.current_run is None or \
-                    app.current_run.state.items["look"].status.value != "confirmed":
-                await pilot.pause()
-            await pilot.pause()
-            app.screen.query_one(ItemList).update_cell("look", "st", Text("✘"))
-    assert "the row of look shows ✘, a fresh fold says confirmed (✔)" in str(failed.value)
 
 
 def test_a_process_the_test_starts_is_checked_from_its_dump(
