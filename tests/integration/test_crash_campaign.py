@@ -42,7 +42,7 @@ from runbook.session.operator import current
 from runbook.session.run import Refused, Run
 from steps import default_registry
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(900)  # 51 runs: ~80 s quiet, several minutes loaded
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS, SEED = 50, int(os.environ.get("CRASH_SEED", "20240606"))  # RUNS: runs killed

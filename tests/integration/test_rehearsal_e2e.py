@@ -31,6 +31,9 @@ from screens.run.screen import RunScreen
 from steps import default_registry
 
 ROOT = Path(__file__).resolve().parents[2] / "runbooks"
+# a whole deploy (and a rollback) through the TUI: ~3 min on a quiet machine, over 5 on a
+# loaded one; the budget is for a hang, not a speed target (bench/ measures speed)
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture

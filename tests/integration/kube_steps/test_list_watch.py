@@ -19,7 +19,7 @@ from steps.kube.pod_watch import PodWatcher
 from tests.integration.conftest import KubeSandbox
 
 
-def until(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
+def until(pred: Callable[[], bool], timeout: float = 30.0) -> bool:  # generous: a loaded machine
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:
