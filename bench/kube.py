@@ -1,6 +1,11 @@
 """Kubernetes step figures, on the API emulator (runbook/sandbox/kube), in one go.
 
-    .venv/bin/python bench/kube.py [--rollouts N]
+    .venv/bin/python bench/kube.py [--rollouts N] [--watch-latency MS] [--only abcd]
+
+The emulator runs as strict as a cluster (issue 14): watch events are delivered
+--watch-latency ms after the write (default 50; 0 = at once), the deadline condition is
+sticky on re-adopted ReplicaSets, history is compacted, Lease times are strict. kubectl and
+our steps see the same cluster, so figure a compares them under the same latency.
 
 Prints one line per figure with its target (PASS/FAIL), and indented detail lines; exits 1
 when a figure misses its target (or could not be measured), else 0:
@@ -40,6 +45,7 @@ NS = "creatorbridge-sandbox"
 REGISTRY = "creatorbridge.azurecr.io"
 KUBECTL = shutil.which("kubectl")
 misses: list[str] = []
+STRICT = {"watch_latency": 0.05, "compact_every": 30.0}  # set from the command line
 
 
 def line(label: str, value: str, target: str, ok: bool | None) -> None:
@@ -50,7 +56,9 @@ def line(label: str, value: str, target: str, ok: bool | None) -> None:
 
 
 def start(root: Path, timing: Timing, ns: str = NS) -> tuple[KubeEmulator, Path]:
-    emu = KubeEmulator(timing=timing, seed_namespace=ns).start()
+    emu = KubeEmulator(timing=timing, seed_namespace=ns)
+    emu.faults.strict(**STRICT)
+    emu.start()
     kubeconfig = emu.write_kubeconfig(root / "kubeconfig", context="sandbox", namespace=ns)
     return emu, kubeconfig
 
@@ -359,7 +367,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=20)
     parser.add_argument("--only", default="abcd")
+    parser.add_argument("--watch-latency", type=float, default=50.0, metavar="MS",
+                        help="watch events delivered this long after the write (0 = at once)")
     args = parser.parse_args()
+    STRICT["watch_latency"] = args.watch_latency / 1000.0
+    print(f"    emulator strict: watch latency {args.watch_latency:g} ms, sticky deadline, "
+          f"compaction every {STRICT['compact_every']:g} s", flush=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="runbook-bench-kube-") as tmp:
         root = Path(tmp)

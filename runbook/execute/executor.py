@@ -18,10 +18,12 @@ from runbook.execute.stepkind import (
     CancelToken,
     Outcome,
     OutputSink,
+    Recall,
     StepContext,
     StepKind,
     StepRegistry,
     StepResult,
+    nothing_recorded,
 )
 from runbook.format.durations import format_duration
 from runbook.format.model import Item, ItemKind
@@ -46,7 +48,7 @@ class ExecutionContext:
     kube_context: str
     redactor: Redactor
     params_for: Callable[[Item, StepKind], dict[str, Any]]  # rendered parameters
-    recall: Callable[[str], Any] = lambda key: None  # newest fact recorded in this environment
+    recall: Recall = nothing_recorded  # newest fact recorded in this environment
     publish: Callable[[str, Any], None] = lambda topic, data: None  # live data for the UI
     services: tuple[Any, ...] = ()
 

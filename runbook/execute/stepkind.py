@@ -53,6 +53,18 @@ class StepResult:
     facts: Mapping[str, Any] = field(default_factory=dict)  # journaled with the result
 
 
+class Recall(Protocol):
+    """The newest fact `key` recorded in this environment; with `where`, only one recorded
+    in an item result whose facts also hold those values (the cluster and namespace a
+    snapshot was taken on, say), so a step never restores what another cluster ran."""
+
+    def __call__(self, key: str, where: Mapping[str, Any] | None = None) -> Any: ...
+
+
+def nothing_recorded(key: str, where: Mapping[str, Any] | None = None) -> Any:
+    return None
+
+
 class OutputSink(Protocol):
     """Where a step writes its output lines (already split, no newline)."""
 
@@ -77,7 +89,7 @@ class StepContext:
     redact: Callable[[str], str] = lambda s: s
     fact: Callable[[str, Any], None] = lambda k, v: None  # record a fact mid-step
     secret: Callable[[str], None] = lambda value: None  # a value to mask from now on
-    recall: Callable[[str], Any] = lambda key: None  # newest fact `key` recorded in this env
+    recall: Recall = nothing_recorded  # newest fact `key` recorded in this env (see Recall)
     publish: Callable[[str, Any], None] = lambda topic, data: None  # live data for the UI
     services: tuple[Any, ...] = ()  # the runbook's services (runbook.format.model.Service)
 

@@ -14,7 +14,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -26,7 +26,7 @@ from psycopg.rows import TupleRow
 
 from runbook.files import paths
 from runbook.journal.pg_listen import Listener
-from runbook.journal.store import Appended, Check, JournalError, SessionMeta, Wheel, decode_rows
+from runbook.journal.store import Appended, Check, JournalError, SessionMeta, Wheel, decode_rows, facts_match
 from runbook.rules.events import Ev, Event
 from runbook.rules.redact import MASK, MIN_SECRET, mask_url_password
 
@@ -197,14 +197,15 @@ class PgJournal:
                            "ORDER BY created", (arg,) if where else None)
         return [_meta(dict(zip(SESSION_COLUMNS, r, strict=True))) for r in rows]
 
-    def latest_fact(self, env: str, key: str) -> Any:
-        """The newest value of fact `key` in an item result of any session of `env`."""
+    def latest_fact(self, env: str, key: str, where: Mapping[str, Any] | None = None) -> Any:
+        """The newest value of fact `key` in an item result of any session of `env` (with
+        `where`: whose result's facts also hold those values)."""
         rows = self._fetch("SELECT e.data FROM events e JOIN sessions s ON s.id = e.session_id "
                            "WHERE s.env = %s AND e.kind = 'item.result' AND e.data LIKE %s "
                            "ORDER BY e.ts DESC, e.seq DESC", (env, f'%"{key}"%'))
         for (data,) in rows:
             facts = json.loads(data).get("facts") or {}
-            if key in facts:
+            if key in facts and facts_match(facts, where):
                 return facts[key]
         return None
 

@@ -13,12 +13,20 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from runbook.journal.store import Appended, Check, JournalError, SessionMeta, Wheel, decode_rows
+from runbook.journal.store import (
+    Appended,
+    Check,
+    JournalError,
+    SessionMeta,
+    Wheel,
+    decode_rows,
+    facts_match,
+)
 from runbook.rules.events import Ev, Event
 
 SCHEMA = """
@@ -266,8 +274,9 @@ class Journal:
             rows = cur.fetchall()
         return [_meta(dict(zip(names, r, strict=True))) for r in rows]
 
-    def latest_fact(self, env: str, key: str) -> Any:
-        """The newest value of fact `key` in an item result of any session of `env`."""
+    def latest_fact(self, env: str, key: str, where: Mapping[str, Any] | None = None) -> Any:
+        """The newest value of fact `key` in an item result of any session of `env` (with
+        `where`: whose result's facts also hold those values)."""
         needle = f'%"{key}"%'
         with self._lock:
             rows = self._db.execute(
@@ -277,7 +286,7 @@ class Journal:
             ).fetchall()
         for (data,) in rows:
             facts = json.loads(data).get("facts") or {}
-            if key in facts:
+            if key in facts and facts_match(facts, where):
                 return facts[key]
         return None
 

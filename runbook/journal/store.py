@@ -17,7 +17,7 @@ protocol is typed with them and neither backend imports the other. `open_journal
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -123,9 +123,10 @@ class JournalStore(Protocol):
         """The one session whose id starts with `prefix`; JournalError for none or several."""
         ...
 
-    def latest_fact(self, env: str, key: str) -> Any:
-        """The newest value of fact `key` (any JSON value) in an item result of any session
-        of `env`, or None."""
+    def latest_fact(self, env: str, key: str, where: Mapping[str, Any] | None = None) -> Any:
+        """The newest value of fact `key` in an item result of a session of `env`; with
+        `where`, only from a result whose facts also hold those values (e.g. the cluster
+        and namespace the fact was recorded on)."""
         ...
 
     def wheel(self, session_id: str) -> Wheel | None: ...
@@ -162,3 +163,9 @@ def _payload(session_id: str, seq: int, text: str) -> Any:
         return json.loads(text)
     except ValueError as e:
         raise JournalError(f"session {session_id} event {seq}: damaged data: {e}") from None
+
+
+def facts_match(facts: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
+    """Whether an item result's facts hold every value of `where` (None: any result)."""
+    return not where or all(facts.get(k) == v for k, v in where.items())
+

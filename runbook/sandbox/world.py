@@ -7,7 +7,15 @@ and streaming replica and a real Redis when their binaries are installed; a stan
 `helm` and `npm` first on PATH. Stops everything it started.
 
 Faults for practising the rollback: bad-image:SERVICE, unhealthy:SERVICE, replica-lag,
-redis-down.
+redis-down; and for practising a busy or stuck cluster: throttle (every 5th API request
+answered 429 with Retry-After, as API Priority and Fairness does), migration-hang:SERVICE
+(`npx prisma ...` in that service's pods prints a line, then hangs).
+
+The emulated cluster is as strict as a real one (watch events 50 ms after the write, the
+sticky deadline condition on a re-adopted ReplicaSet, compaction, strict Lease times), and
+its namespace holds the variety of a real one beside the deployed services (a
+matchExpressions selector, a sidecar, a Completed and an Evicted pod, a paused deployment,
+a WaitForFirstConsumer claim): see runbook/sandbox/kube/variety.py.
 
 `progress` is called between the steps of `start` (runbook.sandbox.lifetime keeps the
 world's marker there and stops a start a signal interrupted); `folders()` and
@@ -32,7 +40,9 @@ from runbook.sandbox.servers import PgCluster, RedisServer, pg_bindir
 from runbook.sandbox.standins import write_standins
 
 NAMESPACE = "creatorbridge-sandbox"
-FAULTS = ("bad-image", "unhealthy", "replica-lag", "redis-down")
+FAULTS = ("bad-image", "unhealthy", "replica-lag", "redis-down", "throttle", "migration-hang")
+SERVICE_FAULTS = ("bad-image", "unhealthy", "migration-hang")
+COMPACT_EVERY = 20.0  # seconds between etcd-style compactions (a real server: 5 minutes)
 SANDBOX_TAG = "v1.0.0"
 
 
@@ -46,7 +56,7 @@ def parse_faults(specs: Iterable[str], services: set[str]) -> list[tuple[str, st
         kind, _, arg = spec.partition(":")
         if kind not in FAULTS:
             raise SandboxError(f"--fault {spec!r}: unknown fault (use {', '.join(FAULTS)})")
-        if kind in ("bad-image", "unhealthy"):
+        if kind in SERVICE_FAULTS:
             if arg not in services:
                 raise SandboxError(f"--fault {spec!r}: name a service ({kind}:SERVICE), one of: "
                                    + ", ".join(sorted(services)))
@@ -94,7 +104,10 @@ class Sandbox:
         from runbook.sandbox.kube.emulator import KubeEmulator
         from runbook.sandbox.kube.parts import Timing
         # a stuck rollout reaches its progress deadline (600 s) in about 15 s here
-        kube = KubeEmulator(seed_namespace=NAMESPACE, timing=Timing(deadline_scale=0.025)).start()
+        kube = KubeEmulator(seed_namespace=NAMESPACE, timing=Timing(deadline_scale=0.025),
+                            variety=True)
+        kube.faults.strict(watch_latency=0.05, compact_every=COMPACT_EVERY)
+        kube.start()
         self._stops.append(("kube", kube))
         self.kube = kube
         kubeconfig = self.root / "kubeconfig"
@@ -110,6 +123,12 @@ class Sandbox:
                 return plain(image) or (name.rsplit("/", 1)[-1] in bad and tag != SANDBOX_TAG)
 
             setattr(kube.faults, "is_bad_image", is_bad)  # noqa: B010
+        if any(kind == "throttle" for kind, _ in self.faults):
+            kube.faults.throttle(every=5, retry_after=1)
+        for kind, arg in self.faults:
+            if kind == "migration-hang":
+                kube.faults.hang_exec("npx prisma", ("Prisma schema loaded from "
+                                                     "prisma/schema.prisma",), app=arg)
         self.env.update(KUBECONFIG=str(kubeconfig), SANDBOX_KUBE_URL=kube.url)
 
     def _readiness(self, name: str) -> tuple[bool, str]:

@@ -146,6 +146,9 @@ def journal_lock(run: Run, lock: HeldLock | None, break_reason: str) -> None:
     """Journal the lock the run holds, and whom it was taken from."""
     if lock is None:
         return
+    guard = getattr(lock, "guard", None)  # while the lock is lost, mutating items are refused
+    if guard is not None and guard not in run.mutation_guards:
+        run.mutation_guards.append(guard)
     run.emit(Ev.GUARD_CONFIRMED, data={"guard": "lock", "reason": f"holding {lock.describe()}"})
     if lock.previous:
         why = break_reason or "the previous holder's lease had expired"

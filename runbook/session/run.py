@@ -11,7 +11,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ from runbook.session.pairing import Refused as Refused
 from runbook.session.wheel import WheelKeeper
 
 Subscriber = Callable[[Event, RunState], None]
+# Says (guard, reason) while mutating items must not run (the deployment lock was lost).
+MutationGuard = Callable[[], tuple[str, str] | None]
 
 
 
@@ -68,6 +70,7 @@ class Run(Pairing, DetachedSteps):
         self._subscribers: list[Subscriber] = []
         self._texts: dict[tuple[str, str], str] = {}
         self._topics: list[Callable[[str, Any], None]] = []
+        self.mutation_guards: list[MutationGuard] = []  # set by the deployment lock
         self.executor = Executor(registry, self, ExecutionContext(
             session_dir=self.dir, dry_run=meta.dry_run, env_name=self.env.name,
             namespace=self.env.namespace, kube_context=meta.kube_context, redactor=redactor,
@@ -257,6 +260,13 @@ class Run(Pairing, DetachedSteps):
         if why is not None:
             raise Refused(f"{item_id}: {why}")
         item = self.runbook.item(item_id)
+        if item.mutating and not self.meta.dry_run:
+            for guard in self.mutation_guards:
+                held = guard()
+                if held is not None:  # journaled, then refused: nothing is changed
+                    self.emit(Ev.GUARD_WARNING, data={"guard": held[0], "reason": held[1],
+                                                      "item": item_id})
+                    raise Refused(f"{item_id}: {held[1]}")
         token = cancel or CancelToken()
         if self.detaches(item) if detach is None else detach:
             try:
@@ -301,9 +311,10 @@ class Run(Pairing, DetachedSteps):
         for fn in list(self._topics):
             fn(topic, data)
 
-    def recall(self, key: str) -> Any:
-        """The newest fact `key` recorded by any session of this environment."""
-        return self.journal.latest_fact(self.meta.env, key)
+    def recall(self, key: str, where: Mapping[str, Any] | None = None) -> Any:
+        """The newest fact `key` recorded by any session of this environment (with `where`:
+        recorded beside facts of those values, e.g. on this cluster and namespace)."""
+        return self.journal.latest_fact(self.meta.env, key, where)
 
     # -- helpers -------------------------------------------------------------
     def _params_for(self, item: Item, step: StepKind) -> dict[str, Any]:

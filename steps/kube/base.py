@@ -57,8 +57,3 @@ def pod_phase(pod: dict[str, Any]) -> str:
         if waiting and waiting.get("reason"):
             return str(waiting["reason"])
     return str(pod.get("status", {}).get("phase", "Unknown"))
-
-
-def selector_of(dep: dict[str, Any]) -> str:
-    labels = dep.get("spec", {}).get("selector", {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))

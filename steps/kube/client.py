@@ -14,10 +14,14 @@ import gc
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 REQUEST_TIMEOUT = 10.0  # seconds, connect + read, for every non-watch call
+THROTTLED = 429
+RETRIES_429 = 10  # client-go's maxRetries
+LONGEST_WAIT = 10.0  # seconds: a Retry-After beyond this is cut to it
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
@@ -44,9 +48,10 @@ def api_client(context: str = "", kubeconfig: str | None = None) -> Any:
                     and not os.environ.get("KUBECONFIG"):
                 config.load_incluster_config()
                 api = client.ApiClient()
-            else:
-                api = config.new_client_from_config(config_file=kubeconfig,
-                                                    context=context or None)
+            else:  # the client's own default is $KUBECONFIG as it was when it was imported
+                api = config.new_client_from_config(
+                    config_file=kubeconfig or os.environ.get("KUBECONFIG") or None,
+                    context=context or None)
         except Exception as e:  # config errors come in many types
             where = f"context {context!r}" if context else "the current context"
             raise KubeError(f"cannot load kube config for {where}: {e}") from None
@@ -66,8 +71,15 @@ def call(fn: Callable[..., Any], *args: Any, timeout: float = REQUEST_TIMEOUT,
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
     try:
-        resp = fn(*args, _preload_content=False, _request_timeout=timeout, **kwargs)
-        return json.loads(resp.data or b"{}")
+        for attempt in range(RETRIES_429 + 1):
+            try:
+                resp = fn(*args, _preload_content=False, _request_timeout=timeout, **kwargs)
+                return json.loads(resp.data or b"{}")
+            except ApiException as e:
+                if e.status != THROTTLED or attempt == RETRIES_429:
+                    raise
+                time.sleep(retry_after(e.headers))
+        raise AssertionError("unreachable")
     except ApiException as e:
         raise KubeError(describe_api_error(e), e.status) from None
     except HTTPError as e:
@@ -83,16 +95,54 @@ Timeout = float | tuple[float, float]
 def open_get(api: Any, path: str, query: Query = (), timeout: Timeout = REQUEST_TIMEOUT) -> Any:
     """GET `path` (e.g. "/api/v1/namespaces/x/pods") and return the urllib3 response, its
     body not read yet (to stream a watch); raises KubeError on an error status."""
+    return _request(api, "GET", path, query, None, "", timeout)
+
+
+def send(api: Any, method: str, path: str, body: Any, content_type: str = "application/json",
+         timeout: Timeout = REQUEST_TIMEOUT) -> Any:
+    """`method` (POST, PUT, PATCH) `path` with `body` sent as it is; its JSON reply."""
     from urllib3.exceptions import HTTPError
+    resp = _request(api, method, path, (), body, content_type, timeout)
     try:
-        method, url, headers, _, _ = api.param_serialize(
-            "GET", path, query_params=list(query), header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"])
-        resp = api.call_api(method, url, headers, _request_timeout=timeout)
-        if not 200 <= resp.status <= 299:
-            body = resp.read()
-            raise KubeError(_error_text(resp.status, body, resp.reason), resp.status)
-        return resp.response
+        return _parse(resp.data or b"{}")
+    except HTTPError as e:
+        raise KubeError(f"API unreachable: {type(e).__name__}: {_short(e)}") from None
+    finally:
+        resp.release_conn()
+
+
+def retry_after(headers: Any) -> float:
+    """The seconds a 429's Retry-After asks for (1 if it names none), at most LONGEST_WAIT."""
+    try:
+        seconds = float((headers or {}).get("Retry-After") or 1)
+    except (TypeError, ValueError):
+        seconds = 1.0
+    return max(0.0, min(seconds, LONGEST_WAIT))
+
+
+def _request(api: Any, method: str, path: str, query: Query, body: Any, content_type: str,
+             timeout: Timeout) -> Any:
+    """The urllib3 response of a request by path (body not read), 429s retried; raises
+    KubeError on an error status."""
+    from urllib3.exceptions import HTTPError
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    try:
+        for attempt in range(RETRIES_429 + 1):
+            verb, url, sent, data, _ = api.param_serialize(
+                method, path, query_params=list(query), header_params=dict(headers),
+                body=body, auth_settings=["BearerToken"])
+            resp = api.call_api(verb, url, sent, data, _request_timeout=timeout)
+            if resp.status == THROTTLED and attempt < RETRIES_429:
+                resp.read()
+                time.sleep(retry_after(resp.getheaders()))
+                continue
+            if not 200 <= resp.status <= 299:
+                raw = resp.read()
+                raise KubeError(_error_text(resp.status, raw, resp.reason), resp.status)
+            return resp.response
+        raise AssertionError("unreachable")
     except HTTPError as e:
         raise KubeError(f"API unreachable: {type(e).__name__}: {_short(e)}") from None
     except OSError as e:

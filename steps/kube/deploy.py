@@ -1,5 +1,5 @@
-"""Changes to deployments: set image (and follow the rollout), rollout status,
-undo to the recorded images, scale (to a count or the recorded counts)."""
+"""Changes to deployments: set image (and follow the rollout), rollout status, undo to the
+recorded or previous revision; scale (to a count or the recorded counts) is in scale.py."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ from typing import Any, ClassVar
 
 from runbook.execute.stepkind import Outcome, StepContext, StepResult
 from runbook.format.params import Param, ParamType
+from steps.kube import undo
 from steps.kube.base import KubeStep
 from steps.kube.client import KubeError, apps, call
+from steps.kube.identity import recorded_versions
+from steps.kube.probe import DeploymentProbe as DeploymentProbe
+from steps.kube.probe import probe_deployment as probe_deployment
 from steps.kube.rollout import Change, DeploymentWatch, RolloutStatus, follow
+from steps.kube.scale import Scale as Scale
 
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 
@@ -32,31 +37,6 @@ def _result(st: RolloutStatus, ctx: StepContext) -> StepResult:
     if st.done:
         return StepResult(Outcome.PASSED, st.message)
     return StepResult(Outcome.FAILED, st.message)
-
-
-def probe_deployment(step: KubeStep, ctx: StepContext) -> str:
-    """The live state of the item's deployment: images and rollout status."""
-    from steps.kube.rollout import rollout_status
-    name = str(ctx.param("deployment"))
-    try:
-        api = step.api(ctx)
-        if name == "all":
-            deps = call(apps(api).list_namespaced_deployment, ctx.namespace)["items"]
-            return "; ".join(f"{d['metadata']['name']}: {d['spec'].get('replicas')} replicas, "
-                             f"{d.get('status', {}).get('readyReplicas', 0)} ready" for d in deps)
-        dep = call(apps(api).read_namespaced_deployment, name, ctx.namespace)
-    except KubeError as e:
-        return f"cannot read deployment {name!r}: {e}"
-    images = ", ".join(f"{c['name']}={c.get('image')}"
-                       for c in dep["spec"]["template"]["spec"]["containers"])
-    return f"deployment {name} now runs {images}; {rollout_status(dep).message}"
-
-
-class DeploymentProbe(KubeStep):
-    """Kinds that change a deployment can tell its live state when an item is reconciled."""
-
-    def probe(self, ctx: StepContext) -> str:
-        return probe_deployment(self, ctx)
 
 
 def _container(dep: dict[str, Any], wanted: str | None) -> str:
@@ -104,6 +84,10 @@ class SetImage(DeploymentProbe):
     def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
         name = str(ctx.param("deployment"))
         dep = call(apps(api).read_namespaced_deployment, name, ctx.namespace)
+        if (dep.get("spec") or {}).get("paused"):
+            return StepResult(Outcome.FAILED, f"deployment {name!r} is paused: a new image would "
+                              "not roll out until it is resumed (kubectl rollout resume "
+                              f"deployment/{name}); nothing was changed")
         container = _container(dep, ctx.param("container"))
         before = next(c["image"] for c in dep["spec"]["template"]["spec"]["containers"]
                       if c["name"] == container)
@@ -126,13 +110,26 @@ class RolloutStatusStep(KubeStep):
         Param("timeout", ParamType.DURATION, default=300.0))
 
     def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
-        return _follow(ctx, api, str(ctx.param("deployment")), float(ctx.param("timeout", 300)))
+        """Judged from a copy at least as new as a read made now: the shared watch may still
+        hold the deployment from before a change made just before this step (kubectl set
+        image, helm), whose status reads "successfully rolled out"."""
+        name = str(ctx.param("deployment"))
+        try:
+            now = call(apps(api).read_namespaced_deployment, name, ctx.namespace)
+        except KubeError as e:
+            if e.status == 404:
+                return StepResult(Outcome.FAILED, f'deployment "{name}" not found')
+            raise
+        return _follow(ctx, api, name, float(ctx.param("timeout", 300)), Change.of(now))
 
 
 class RolloutUndo(DeploymentProbe):
+    """Back to the previous revision as `kubectl rollout undo` does, or to the recorded one
+    (the rules, and kubectl's source they follow, are in steps/kube/undo.py)."""
+
     name = "k8s.rollout-undo"
     read_only = False
-    doc = "return a deployment to its recorded images (or the previous revision)"
+    doc = "return a deployment to its recorded revision (or the previous one), whole template"
     params: ClassVar[tuple[Param, ...]] = (
         Param("deployment", ParamType.STR, True),
         Param("to", ParamType.STR, default="recorded", choices=("recorded", "previous")),
@@ -140,92 +137,47 @@ class RolloutUndo(DeploymentProbe):
 
     def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
         name = str(ctx.param("deployment"))
+        dep = undo.read(api, ctx.namespace, name)
+        refusal = undo.paused_refusal(dep)
+        if refusal is not None:
+            return StepResult(Outcome.FAILED, refusal)
+        sets = undo.replica_sets(api, ctx.namespace, dep)
         if ctx.param("to", "recorded") == "recorded":
-            versions = ctx.recall("versions") or {}
+            versions = recorded_versions(ctx, api)
+            if isinstance(versions, StepResult):
+                return versions  # recorded on another cluster: refused
             if name not in versions:
                 return StepResult(Outcome.FAILED, f"no recorded version of {name!r} in this "
                                   "environment's journal (run the versions snapshot first), "
                                   "or use to: previous")
             images = dict(versions[name]["containers"])
-            ctx.output.write_lines([f"{name}: back to recorded " +
-                                    ", ".join(f"{c}={i}" for c, i in images.items())])
+            number = str(versions[name].get("revision") or "")
+            shown = ", ".join(f"{c}={i}" for c, i in images.items())
+            rs = undo.recorded_set(sets, number, images)
+            if rs is None:
+                ctx.output.write_lines([f"{name}: back to recorded {shown} (no ReplicaSet of "
+                                        f"revision {number or '?'} runs them: images only)"])
+                change: Change | None = _patch_images(ctx, api, name, images,
+                                                      f"runbook: rollback to {shown}")
+            elif undo.same_template(rs["spec"]["template"], dep["spec"]["template"]):
+                ctx.output.write_lines([f"{name}: back to recorded {shown}: already there"])
+                change = None
+            else:
+                ctx.output.write_lines([f"{name}: back to recorded {shown} (revision "
+                                        f"{undo.revision(rs)}'s whole template)"])
+                change = undo.restore_template(api, ctx.namespace, dep, rs)
         else:
-            images = self._previous(ctx, api, name)
-        change = _patch_images(ctx, api, name, images, "runbook: rollback to " +
-                               ", ".join(f"{c}={i}" for c, i in images.items()))
+            rs = undo.previous_of(sets)
+            if rs is None:
+                raise undo.no_previous(name)
+            if undo.same_template(rs["spec"]["template"], dep["spec"]["template"]):
+                return StepResult(Outcome.PASSED, f"skipped rollback (current template already "
+                                  f"matches revision {undo.revision(rs)})")
+            images = undo.images_of(rs["spec"]["template"])
+            ctx.output.write_lines([f"{name}: back to revision {undo.revision(rs)} ("
+                                    + ", ".join(f"{c}={i}" for c, i in images.items()) + ")"])
+            change = undo.restore_template(api, ctx.namespace, dep, rs)
         ctx.fact("restored", images)
         return _follow(ctx, api, name, float(ctx.param("timeout", 300.0)), change)
 
-    def _previous(self, ctx: StepContext, api: Any, name: str) -> dict[str, str]:
-        dep = call(apps(api).read_namespaced_deployment, name, ctx.namespace)
-        current = int((dep["metadata"].get("annotations") or {}).get(
-            "deployment.kubernetes.io/revision", "0"))
-        best: tuple[int, dict[str, Any]] | None = None
-        for rs in call(apps(api).list_namespaced_replica_set, ctx.namespace)["items"]:
-            owners = rs["metadata"].get("ownerReferences") or []
-            if not any(o.get("uid") == dep["metadata"]["uid"] for o in owners):
-                continue
-            rev = int((rs["metadata"].get("annotations") or {}).get(
-                "deployment.kubernetes.io/revision", "0"))
-            if rev < current and (best is None or rev > best[0]):
-                best = (rev, rs)
-        if best is None:
-            raise KubeError(f"deployment {name!r} has no previous revision")
-        containers = best[1]["spec"]["template"]["spec"]["containers"]
-        ctx.output.write_lines([f"{name}: back to revision {best[0]}"])
-        return {c["name"]: c["image"] for c in containers}
 
-
-class Scale(DeploymentProbe):
-    name = "k8s.scale"
-    read_only = False
-    doc = "scale deployments (all, or one) to a count or back to the recorded counts"
-    params: ClassVar[tuple[Param, ...]] = (
-        Param("deployment", ParamType.STR, default="all"),
-        Param("replicas", ParamType.STR, True, doc="a number or 'recorded'"),
-        Param("timeout", ParamType.DURATION, default=300.0))
-
-    def run_kube(self, ctx: StepContext, api: Any) -> StepResult:
-        which = str(ctx.param("deployment", "all"))
-        deps = call(apps(api).list_namespaced_deployment, ctx.namespace)["items"]
-        names = [d["metadata"]["name"] for d in deps] if which == "all" else [which]
-        wanted = str(ctx.param("replicas"))
-        recorded = ctx.recall("versions") or {} if wanted == "recorded" else {}
-        targets: dict[str, int] = {}
-        for n in names:
-            if wanted == "recorded":
-                if n not in recorded:
-                    return StepResult(Outcome.FAILED, f"no recorded replica count for {n!r}")
-                targets[n] = int(recorded[n]["replicas"])
-            elif wanted.isdigit():
-                targets[n] = int(wanted)
-            else:
-                return StepResult(Outcome.FAILED, f"replicas: {wanted!r} is not a number or "
-                                  "'recorded'")
-        ctx.fact("before", {d["metadata"]["name"]: d["spec"].get("replicas", 1) for d in deps
-                            if d["metadata"]["name"] in targets})
-        for n, count in targets.items():
-            call(apps(api).patch_namespaced_deployment_scale, n, ctx.namespace,
-                 {"spec": {"replicas": count}})
-            ctx.output.write_lines([f"{n}: scale to {count}"])
-        return self._wait(ctx, api, targets)
-
-    def _wait(self, ctx: StepContext, api: Any, targets: dict[str, int]) -> StepResult:
-        watcher = DeploymentWatch.acquire(api, ctx.namespace)
-        deadline = time.monotonic() + float(ctx.param("timeout", 300.0))
-        try:
-            while True:
-                pending = []
-                for n, count in targets.items():
-                    st = (watcher.get(n) or {}).get("status", {})
-                    if st.get("replicas", 0) != count or st.get("readyReplicas", 0) != count:
-                        pending.append(f"{n} {st.get('readyReplicas', 0)}/{count}")
-                if not pending:
-                    return StepResult(Outcome.PASSED, f"scaled {len(targets)} deployment(s)")
-                if ctx.cancel.cancelled:
-                    return StepResult(Outcome.CANCELLED, "stopped waiting for the scale")
-                if time.monotonic() > deadline:
-                    return StepResult(Outcome.FAILED, "timed out waiting for: " + ", ".join(pending))
-                watcher.wait_change(0.5)
-        finally:
-            watcher.release()

@@ -52,7 +52,12 @@ def _deadline_condition(dep: dict[str, Any]) -> str | None:
 
 def rollout_status(dep: dict[str, Any], change: Change | None = None) -> RolloutStatus:
     """kubectl's DeploymentStatusViewer (kubectl/pkg/polymorphichelpers/rollout_status.go), on a
-    deployment as JSON; with `change`, judged only once the copy shows that change."""
+    deployment as JSON; with `change`, judged only once the copy shows that change.
+
+    Two differences, both where kubectl would mislead a runbook: a rollout not finished on a
+    paused deployment fails at once (kubectl waits until its timeout: the controller does not
+    roll a paused deployment), and a deadline condition the PATCH response already carried
+    does not end the follow (see `Change`)."""
     name = dep["metadata"]["name"]
     spec = dep.get("spec", {})
     st = dep.get("status", {})
@@ -70,6 +75,12 @@ def rollout_status(dep: dict[str, Any], change: Change | None = None) -> Rollout
     updated = st.get("updatedReplicas", 0)
     replicas = st.get("replicas", 0)
     available = st.get("availableReplicas", 0)
+    if spec.get("paused") and not (updated >= (want or 0) and replicas <= updated
+                                   and available >= updated):
+        # kubectl would wait here for ever: the controller does not roll a paused deployment
+        return RolloutStatus(False, True, f'deployment "{name}" is paused: its rollout will not '
+                             f"progress until it is resumed (kubectl rollout resume "
+                             f"deployment/{name})")
     if want is not None and updated < want:
         return RolloutStatus(False, False, f'Waiting for deployment "{name}" rollout to finish: '
                              f"{updated} out of {want} new replicas have been updated...")

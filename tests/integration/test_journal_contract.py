@@ -200,6 +200,22 @@ def test_latest_fact_is_the_newest_of_the_environment(opened: Callable[[], Journ
     assert j.latest_fact("staging", "missing") is None
 
 
+def test_latest_fact_where_other_facts_match(opened: Callable[[], JournalStore]) -> None:
+    """Facts recorded beside others (the cluster and namespace of a snapshot): `where`."""
+    j = opened()
+    sid = new_session(j)
+    j.append(sid, Ev.ITEM_RESULT, "i", data={"facts": {"versions": {"a": 1}, "cluster": "uid:A",
+                                                       "namespace": "shop"}}, ts=100.0)
+    j.append(sid, Ev.ITEM_RESULT, "i", data={"facts": {"versions": {"a": 2}, "cluster": "uid:B",
+                                                       "namespace": "shop"}}, ts=200.0)
+    assert j.latest_fact("staging", "versions") == {"a": 2}
+    assert j.latest_fact("staging", "versions", {"cluster": "uid:A"}) == {"a": 1}
+    assert j.latest_fact("staging", "versions", {"cluster": "uid:A",
+                                                 "namespace": "shop"}) == {"a": 1}
+    assert j.latest_fact("staging", "versions", {"cluster": "uid:C"}) is None
+    assert opened().latest_fact("staging", "versions", {"namespace": "other"}) is None
+
+
 # -- two writers at once ----------------------------------------------------------------
 
 

@@ -122,7 +122,8 @@ def test_command_line_serves_until_sigterm(tmp_path: Path) -> None:
 MODEL_TYPES = {"Namespace": "V1Namespace", "Node": "V1Node", "Pod": "V1Pod",
                "Service": "V1Service", "ConfigMap": "V1ConfigMap", "Secret": "V1Secret",
                "PersistentVolumeClaim": "V1PersistentVolumeClaim", "Event": "CoreV1Event",
-               "Deployment": "V1Deployment", "ReplicaSet": "V1ReplicaSet", "Lease": "V1Lease"}
+               "Deployment": "V1Deployment", "ReplicaSet": "V1ReplicaSet", "Lease": "V1Lease",
+               "StorageClass": "V1StorageClass"}
 
 
 

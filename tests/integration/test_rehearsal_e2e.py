@@ -108,9 +108,12 @@ def report(app: RunbookApp) -> str:
 
 
 def images(sb: Sandbox) -> dict[str, str]:
+    """The image of each deployed service (the namespace holds others too: a paused one)."""
+    from runbook.sandbox.kube import CREATORBRIDGE_SERVICES
     from runbook.sandbox.kube.resources import DEPLOYMENT
     return {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
-            for d in sb.kube.store.list(DEPLOYMENT, NAMESPACE)[0]}
+            for d in sb.kube.store.list(DEPLOYMENT, NAMESPACE)[0]
+            if d["metadata"]["name"] in CREATORBRIDGE_SERVICES}
 
 
 def started_sandbox(faults: list[str], tmp_path: Path) -> Sandbox:

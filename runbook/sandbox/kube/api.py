@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from .common import Obj, controller_uid
@@ -19,6 +20,25 @@ if TYPE_CHECKING:
     from .cluster import Cluster
 
 Query = dict[str, str]
+
+# metav1.MicroTime is parsed with Go's time.Parse(RFC3339Micro): exactly six fractional digits
+MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
+MICRO_FIELDS = {"Lease": ("acquireTime", "renewTime")}
+
+
+def check_micro_times(res: Resource, obj: Obj) -> None:
+    """400 as a real server answers a MicroTime without its six digits (strict mode)."""
+    for field in MICRO_FIELDS.get(res.kind, ()):
+        value = (obj.get("spec") or {}).get(field)
+        if value is not None and not (isinstance(value, str) and MICRO_TIME.match(value)):
+            raise bad_request(
+                f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+                f'parsing time "{value}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse '
+                f'"{_after_seconds(str(value))}" as ".000000"')
+
+
+def _after_seconds(value: str) -> str:
+    return value[19:] if len(value) > 19 else value
 
 
 def decode_body(body: bytes) -> Obj:
@@ -75,6 +95,7 @@ class Api:
                 if route.namespace and body_ns and body_ns != route.namespace:
                     raise bad_request("the namespace of the provided object does not match the "
                                       "namespace sent on the request")
+                self._strict(res, obj)
                 return 201, self.store.create(res, obj, ns, dry)
             if method == "DELETE":
                 return 200, self.delete_collection(res, route.namespace, query, dry)
@@ -92,6 +113,7 @@ class Api:
             md["name"] = route.name
             if res.namespaced:
                 md["namespace"] = ns
+            self._strict(res, obj)
             return 200, self.store.replace(res, obj, subresource=route.sub, dry_run=dry)
         elif method == "PATCH" and content_type.startswith(APPLY_PATCH):
             return self._apply(res, ns, route, body, dry)
@@ -102,6 +124,10 @@ class Api:
             return 200, self.delete(res, ns, route.name, query, options, dry)
         raise ApiError(405, "the server does not allow this method on this resource",
                        "MethodNotAllowed")
+
+    def _strict(self, res: Resource, obj: Obj) -> None:
+        if self.cluster.faults.strict_micro_time:
+            check_micro_times(res, obj)
 
     def _patch(self, res: Resource, ns: str, route: Route, content_type: str, body: bytes,
                dry: bool) -> Obj:
@@ -118,6 +144,7 @@ class Api:
                       resourceVersion=precondition or current["metadata"]["resourceVersion"])
             if res.namespaced:
                 md["namespace"] = ns
+            self._strict(res, patched)
             return self.store.replace(res, patched, subresource=route.sub, dry_run=dry)
 
     def _apply(self, res: Resource, ns: str, route: Route, body: bytes, dry: bool
@@ -127,6 +154,7 @@ class Api:
         sent.setdefault("metadata", {}).update(name=route.name)
         if res.namespaced:
             sent["metadata"]["namespace"] = ns
+        self._strict(res, sent)
         with self.store.lock:
             current = self.store.find(res, ns, route.name)
             if current is None:

@@ -34,6 +34,7 @@ class Cluster:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one reconcile pass at a time
         self.errors: list[str] = []
+        self.compactions = 0  # etcd-style compactions done (Faults.compact_every)
 
     def reconcile(self, instant: bool = False) -> None:
         """One pass of every controller (`instant`: pods start and stop without delay)."""
@@ -66,6 +67,7 @@ class Cluster:
             self._thread = None
 
     def _loop(self) -> None:
+        mark = (time.monotonic(), self.store.resource_version)
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -73,4 +75,16 @@ class Cluster:
             except Exception as e:  # a controller bug must not kill the loop
                 self.errors.append(f"{type(e).__name__}: {e}")
                 del self.errors[:-50]
+            mark = self._compact(mark, started)
             self._stop.wait(max(0.0, self.timing.tick - (time.monotonic() - started)))
+
+    def _compact(self, mark: tuple[float, int], now: float) -> tuple[float, int]:
+        """etcd-style compaction (the API server's compactor): every `compact_every` seconds,
+        forget the history up to the revision seen at the previous round, so a watch or a
+        continue token from before then gets 410 Expired. Returns the new mark."""
+        every = self.faults.compact_every
+        if every <= 0 or now - mark[0] < every:
+            return mark if every > 0 else (now, self.store.resource_version)
+        self.store.compact_to(mark[1])
+        self.compactions += 1
+        return (now, self.store.resource_version)

@@ -16,6 +16,11 @@ HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+# not copied from a deployment onto its ReplicaSets (deploymentutil's annotationsToSkip)
+SKIPPED = frozenset({REVISION, REVISION_HISTORY, DESIRED, MAX_REPLICAS,
+                     "kubectl.kubernetes.io/last-applied-configuration",
+                     "deprecated.deployment.rollback.to"})
 
 
 def template_key(template: Obj) -> object:
@@ -63,7 +68,9 @@ class DeploymentController:
         if new is None and not dep["spec"].get("paused"):
             new, event = self._create_rs(dep, top + 1), "created"
         elif new is not None and revision(new) <= top:
-            new, event = self._set_revision(new, top + 1, dep), "found"
+            new, event = self._annotate(new, dep, top + 1), "found"
+        elif new is not None:
+            new = self._annotate(new, dep, revision(new))
         if new is not None and (dep["metadata"].get("annotations") or {}).get(REVISION) != str(
                 revision(new)):
             number = str(revision(new))
@@ -75,7 +82,19 @@ class DeploymentController:
         if new is not None and not dep["spec"].get("paused"):
             self._roll(dep, new, old)
             self._prune(dep, old)
+        elif dep["spec"].get("paused"):
+            self._scale_paused(dep, new, old)
         self._write_status(dep, new, old, event)
+
+    def _scale_paused(self, dep: Obj, new: Obj | None, old: list[Obj]) -> None:
+        """A paused deployment is still scaled (the controller's sync(), not rollout()): its
+        one active ReplicaSet (or the newest) takes the whole count."""
+        every = ([new] if new is not None else []) + old
+        active = [rs for rs in every if int(rs["spec"].get("replicas", 0)) > 0]
+        target = active[0] if len(active) == 1 else (
+            max(every, key=revision) if not active and every else None)
+        if target is not None:
+            self._scale(dep, target, int(dep["spec"].get("replicas", 1)))
 
     def _create_rs(self, dep: Obj, number: int) -> Obj:
         template = clone(dep["spec"]["template"])
@@ -86,8 +105,7 @@ class DeploymentController:
         selector.setdefault("matchLabels", {})[HASH_LABEL] = pod_hash
         md = dep["metadata"]
         desired = int(dep["spec"].get("replicas", 1))
-        annotations = {k: v for k, v in (md.get("annotations") or {}).items()
-                       if k not in (REVISION, "kubectl.kubernetes.io/last-applied-configuration")}
+        annotations = {k: v for k, v in (md.get("annotations") or {}).items() if k not in SKIPPED}
         annotations.update({DESIRED: str(desired), MAX_REPLICAS: str(
             desired + self._surge(dep)), REVISION: str(number)})
         rs: Obj = {"metadata": {"name": f"{md['name']}-{pod_hash}", "namespace": md["namespace"],
@@ -97,11 +115,26 @@ class DeploymentController:
                             "selector": selector, "template": template}}
         return self.cluster.store.create(REPLICASET, rs)
 
-    def _set_revision(self, rs: Obj, number: int, dep: Obj) -> Obj:
-        def bump(r: Obj) -> None:
-            r["metadata"].setdefault("annotations", {})[REVISION] = str(number)
+    def _annotate(self, rs: Obj, dep: Obj, number: int) -> Obj:
+        """Keep the new ReplicaSet's annotations in step with its deployment's, as the
+        controller's SetNewReplicaSetAnnotations does on every sync: the deployment's own
+        annotations copied (change-cause included), and on re-adoption (a rollback to an
+        older template) the next revision, the old one kept in revision-history."""
+        have = rs["metadata"].get("annotations") or {}
+        wanted = {k: str(v) for k, v in (dep["metadata"].get("annotations") or {}).items()
+                  if k not in SKIPPED}
+        wanted[REVISION] = str(number)
+        old = have.get(REVISION, "")
+        if old and old != str(number):
+            history = [h for h in str(have.get(REVISION_HISTORY, "")).split(",") if h]
+            wanted[REVISION_HISTORY] = ",".join([*history, old])
+        if all(have.get(k) == v for k, v in wanted.items()):
+            return rs
+
+        def put(r: Obj) -> None:
+            r["metadata"].setdefault("annotations", {}).update(wanted)
         return self.cluster.store.modify(REPLICASET, rs["metadata"]["namespace"],
-                                         rs["metadata"]["name"], bump) or rs
+                                         rs["metadata"]["name"], put) or rs
 
     def _surge(self, dep: Obj) -> int:
         strategy = dep["spec"].get("strategy") or {}
@@ -199,7 +232,8 @@ class DeploymentController:
     def _write_status(self, dep: Obj, new: Obj | None, old: list[Obj], event: str) -> None:
         uid, now = dep["metadata"]["uid"], time.time()
         status, progressed = next_status(dep, new, old, event, self._max_unavailable(dep), now,
-                                         self.cluster.timing.deadline_scale, self._clock.get(uid))
+                                         self.cluster.timing.deadline_scale, self._clock.get(uid),
+                                         self.cluster.faults.sticky_deadline)
         if progressed:
             self._clock[uid] = now
         if status == dep.get("status"):

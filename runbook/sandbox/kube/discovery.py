@@ -122,3 +122,23 @@ def openapi_document(path: str) -> Obj | None:
         paths[where] = {"patch": operation}
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.4"},
             "paths": paths, "components": {"schemas": {}}}
+
+
+def openapi_v2() -> Obj:
+    """A Swagger 2.0 document without definitions: kubectl's client-side validation (apply,
+    create --dry-run=client) fetches /openapi/v2 first and refuses when it is missing; with
+    no definition for a kind it validates nothing for it, as for a CRD without a schema."""
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.4"},
+            "paths": {}, "definitions": {}}
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2)."""
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+# The same document as gnostic's openapi_v2.Document in protobuf, as kubectl asks for it:
+# swagger (1) "2.0", info (2) {title (1), version (2)}, paths (8) empty.
+OPENAPI_V2_PROTO_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+OPENAPI_V2_PROTO = (_field(1, b"2.0") + _field(2, _field(1, b"Kubernetes")
+                                              + _field(2, b"v1.32.4")) + _field(8, b""))

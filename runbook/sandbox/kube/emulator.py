@@ -20,6 +20,7 @@ from .podlogs import PodLogs
 from .resources import DEPLOYMENT
 from .server import KubeHTTPServer
 from .store import Store
+from .variety import after_settle, vary
 
 
 class KubeEmulator:
@@ -31,7 +32,10 @@ class KubeEmulator:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, timing: Timing | None = None,
                  history: int = 5000, seed_namespace: str | None = None,
-                 seed_objects: Iterable[Obj] = ()) -> None:
+                 seed_objects: Iterable[Obj] = (), variety: bool = False) -> None:
+        """`variety` adds to the seeded namespace what real ones hold beside the deployed
+        services (see variety.py): a matchExpressions selector, a sidecar, a Completed and
+        an Evicted pod, a paused deployment, a WaitForFirstConsumer claim."""
         self.store = Store(history)
         self.faults = Faults(self.store)
         self.cluster = Cluster(self.store, self.faults, timing)
@@ -42,9 +46,16 @@ class KubeEmulator:
         self._lock = threading.Lock()
         objs = list(seed_objects)
         if seed_namespace:
-            objs += seeds.creatorbridge(seed_namespace)
+            world = seeds.creatorbridge(seed_namespace)
+            objs += vary(world, seed_namespace) if variety else world
         if objs:
             self.seed(objs)
+        if seed_namespace and variety:
+            self.add_variety_after_settle(seed_namespace)
+
+    def add_variety_after_settle(self, namespace: str) -> None:
+        after_settle(self.store, namespace)
+        self.cluster.settle()
 
     # -- parts -----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ REASONS = {
     410: "Expired",
     415: "UnsupportedMediaType",
     422: "Invalid",
+    429: "TooManyRequests",
     500: "InternalError",
     503: "ServiceUnavailable",
     504: "Timeout",
@@ -26,12 +27,15 @@ class ApiError(Exception):
     """An error answered as a Status body with an HTTP code."""
 
     def __init__(self, code: int, message: str, reason: str | None = None,
-                 details: Obj | None = None) -> None:
+                 details: Obj | None = None, headers: dict[str, str] | None = None,
+                 plain: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.reason = reason or REASONS.get(code, "Unknown")
         self.details = details
+        self.headers = dict(headers or {})  # extra response headers (Retry-After)
+        self.plain = plain  # answered as text/plain, not a Status (API Priority and Fairness)
 
     def status(self) -> Obj:
         return failure_status(self.code, self.message, self.reason, self.details)
@@ -95,6 +99,13 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
         details["group"] = group
     what = f"{kind}.{group}" if group else kind
     return ApiError(422, f'{what} "{name}" is invalid: {text}', "Invalid", details)
+
+
+def too_many_requests(retry_after: int) -> ApiError:
+    """What API Priority and Fairness answers when it rejects a request: 429, a Retry-After
+    header and a plain-text body (apiserver's filters.tooManyRequests, not a Status)."""
+    return ApiError(429, "Too many requests, please try again later.", "TooManyRequests",
+                    headers={"Retry-After": str(retry_after)}, plain=True)
 
 
 def bad_request(message: str) -> ApiError:

@@ -15,6 +15,7 @@ class ExecResult(NamedTuple):
     exit_code: int
     stdout: Sequence[str] = ()
     stderr: Sequence[str] = ()
+    silent: float = 0.0  # seconds the command stays silent after printing (inf: until killed)
 
 
 # A handler gets (pod, container name, command argv) and returns (exit code, stdout lines)
@@ -107,6 +108,9 @@ class ExecRegistry:
         injected = self.faults.exec_failure(_app(pod), command) if self.faults else None
         if injected is not None:
             return ExecResult(injected[0], (), injected[1].splitlines())
+        hang = self.faults.exec_hang(_app(pod), command) if self.faults else None
+        if hang is not None:
+            return ExecResult(0, hang[0], (), hang[1])
         with self._lock:
             matches = [(k, h) for k, h in self._handlers if tuple(command[:len(k)]) == k]
         if not matches:

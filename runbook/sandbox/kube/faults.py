@@ -1,14 +1,22 @@
-"""Fault injection: failing requests, cut watches, expired versions, bad images, outages."""
+"""Fault injection: failing requests, cut watches, expired versions, bad images, outages;
+and the strict modes in which the emulator behaves as a real cluster does where a kind one
+hides bugs (watch latency, the sticky deadline condition, compaction, RBAC, strict MicroTime,
+silent exec commands, API Priority and Fairness 429s)."""
 
 from __future__ import annotations
 
+import math
 import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .errors import ApiError
+from .errors import ApiError, too_many_requests
 from .store import Store
+
+if TYPE_CHECKING:
+    from .rbac import Rbac
 
 
 @dataclass
@@ -31,8 +39,50 @@ class Faults:
         self.bad_images: set[str] = set()  # exact images (or image names) that never pull
         self.bad_tag_prefix = "bad"  # a tag starting with this never pulls ("" = off)
         self.exec_failures: list[tuple[tuple[str, ...], int, str, str]] = []
+        self.exec_hangs: list[tuple[tuple[str, ...], tuple[str, ...], float, str]] = []
         self._stop: Callable[[], None] | None = None
         self._start: Callable[[], None] | None = None
+        # -- strict modes (see `strict()`) --
+        # the controller keeps a Progressing=False/ProgressDeadlineExceeded condition when
+        # it re-adopts an existing ReplicaSet (a rollback), until it sees progress
+        self.sticky_deadline = False
+        self.compact_every = 0.0  # seconds between etcd-style compactions (0 = never)
+        self.strict_micro_time = False  # Lease times must have exactly six fractional digits
+        self.rbac: Rbac | None = None  # a role file's rules (None = everything allowed)
+        self._throttle: tuple[int, int, str] | None = None  # (every, retry-after, prefix)
+        self._throttle_count = 0
+
+    # -- strict modes ----------------------------------------------------------------------
+
+    @property
+    def watch_latency(self) -> float:
+        """Seconds between a write and its watch events (a real cluster: some ms)."""
+        return self._store.watch_latency
+
+    @watch_latency.setter
+    def watch_latency(self, seconds: float) -> None:
+        self._store.watch_latency = max(0.0, float(seconds))
+
+    def strict(self, watch_latency: float = 0.05, compact_every: float = 5.0) -> None:
+        """Behave like a real cluster: watch events `watch_latency` s after the write, the
+        sticky deadline condition, compaction every `compact_every` s, strict MicroTime."""
+        self.watch_latency = watch_latency
+        self.sticky_deadline = True
+        self.compact_every = compact_every
+        self.strict_micro_time = True
+
+    def load_rbac(self, path: str, user: str = "") -> None:
+        """Authorize every request by the Role/ClusterRole objects of a role file."""
+        from .rbac import DEFAULT_USER, Rbac
+        self.rbac = Rbac.load(path, user or DEFAULT_USER)
+
+    def throttle(self, every: int, retry_after: int = 1, prefix: str = "") -> None:
+        """Answer every `every`-th request (whose path starts with `prefix`) 429 with
+        Retry-After, as API Priority and Fairness does when a priority level is full;
+        0 turns it off. Watches are not throttled (they are long-running requests)."""
+        with self._lock:
+            self._throttle = (every, retry_after, prefix) if every > 0 else None
+            self._throttle_count = 0
 
     # -- requests --------------------------------------------------------------------------
 
@@ -42,7 +92,7 @@ class Faults:
         with self._lock:
             self._failures.append(_Failure(prefix, count, code, message, methods))
 
-    def check(self, method: str, path: str) -> ApiError | None:
+    def check(self, method: str, path: str, watch: bool = False) -> ApiError | None:
         """The injected error for this request, if one is armed (consumes it)."""
         with self._lock:
             for failure in self._failures:
@@ -51,13 +101,23 @@ class Faults:
                     failure.remaining -= 1
                     if failure.remaining <= 0:
                         self._failures.remove(failure)
+                    if failure.code == 429:
+                        return too_many_requests(1)
                     return ApiError(failure.code, failure.message)
+            if self._throttle is not None and not watch and path.startswith(("/api/", "/apis/")):
+                every, retry_after, prefix = self._throttle
+                if path.startswith(prefix):
+                    self._throttle_count += 1
+                    if self._throttle_count % every == 0:
+                        return too_many_requests(retry_after)
         return None
 
     def clear(self) -> None:
         with self._lock:
             self._failures.clear()
             self.exec_failures.clear()
+            self.exec_hangs.clear()
+            self._throttle = None
         self.latency = 0.0
         self.bad_images.clear()
 
@@ -85,6 +145,21 @@ class Faults:
             for prefix, code, stderr, only in self.exec_failures:
                 if tuple(argv[:len(prefix)]) == prefix and (not only or only == app):
                     return code, stderr
+        return None
+
+    def hang_exec(self, command: str, prints: tuple[str, ...] = ("working...",),
+                  seconds: float = math.inf, app: str = "") -> None:
+        """Make commands starting with `command` print `prints`, then stay silent for
+        `seconds` (inf: until the client goes away) before exiting 0: a migration that
+        logs a line and then waits on a database lock. In every pod, or those of `app`."""
+        with self._lock:
+            self.exec_hangs.append((tuple(shlex.split(command)), tuple(prints), seconds, app))
+
+    def exec_hang(self, app: str, argv: list[str]) -> tuple[tuple[str, ...], float] | None:
+        with self._lock:
+            for prefix, prints, seconds, only in self.exec_hangs:
+                if tuple(argv[:len(prefix)]) == prefix and (not only or only == app):
+                    return prints, seconds
         return None
 
     # -- images ----------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import BinaryIO, cast
 from urllib.parse import parse_qs, urlsplit
@@ -117,6 +119,8 @@ def serve_exec(handler: BaseHTTPRequestHandler, cluster: Cluster, route: Route,
             channels.send(1, "".join(f"{line}\n" for line in result.stdout).encode())
         if result.stderr:
             channels.send(2, "".join(f"{line}\n" for line in result.stderr).encode())
+        if result.silent > 0 and not _stay_silent(sock, result.silent):
+            return  # the client hung up on a silent command: no exit status to send
         channels.send(3, json.dumps(exit_status(command, result.exit_code)).encode())
         channels.close()
         sock.settimeout(2.0)
@@ -126,6 +130,20 @@ def serve_exec(handler: BaseHTTPRequestHandler, cluster: Cluster, route: Route,
                 break
     except (OSError, EOFError, ValueError):
         pass
+
+
+def _stay_silent(sock: socket.socket, seconds: float) -> bool:
+    """Stay silent up to `seconds`; True if they passed with the client still there, False
+    as soon as the client closed or sent anything (a real container keeps running, but the
+    stream ends with the connection)."""
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return True
+        readable, _, _ = select.select([sock], [], [], min(left, 1.0))
+        if readable:
+            return False
 
 
 def exit_status(command: list[str], code: int) -> Obj:

@@ -45,8 +45,10 @@ class ReplicaSetController:
         for rs in store.list(REPLICASET)[0]:
             if rs["metadata"].get("deletionTimestamp"):
                 continue
+            # Succeeded and Failed (Evicted) pods are not counted, as controller.FilterActivePods
             owned = [p for p in pods_by_owner.get(rs["metadata"]["uid"], [])
-                     if not p["metadata"].get("deletionTimestamp")]
+                     if not p["metadata"].get("deletionTimestamp")
+                     and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
             want = int(rs["spec"].get("replicas", 1))
             if len(owned) < want:
                 owned += [p for p in (self._create_pod(rs) for _ in range(want - len(owned)))
@@ -102,7 +104,7 @@ class ReplicaSetController:
                 for o in store.list(kind)[0]}
         for kind in (REPLICASET, POD):
             for obj in store.list(kind)[0]:
-                owner = controller_uid(obj)
+                owner = _known_controller(obj)  # a Job's pods are not ours to collect
                 if owner and owner not in live and not obj["metadata"].get("deletionTimestamp"):
                     ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
                     if kind is POD:
@@ -120,6 +122,15 @@ class ReplicaSetController:
                     store.delete(NAMESPACE, "", name)
                 except ApiError:
                     pass
+
+
+def _known_controller(obj: Obj) -> str | None:
+    """The uid of the object's controller if it is a kind the emulator runs (Deployment,
+    ReplicaSet); owners of other kinds (Job, StatefulSet) are not simulated."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") in ("Deployment", "ReplicaSet"):
+            return str(ref.get("uid"))
+    return None
 
 
 def delete_pod_gracefully(cluster: ClusterParts, namespace: str, name: str, instant: bool) -> None:

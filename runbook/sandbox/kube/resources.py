@@ -72,9 +72,12 @@ RESOURCES: tuple[Resource, ...] = (
              categories=("all",), subresources=("status", "scale"), generation=True,
              fields=("status.replicas",)),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
+    Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", False,
+             short_names=("sc",)),
 )
 
-GROUP_VERSIONS: dict[str, str] = {"apps": "v1", "coordination.k8s.io": "v1"}
+GROUP_VERSIONS: dict[str, str] = {"apps": "v1", "coordination.k8s.io": "v1",
+                                  "storage.k8s.io": "v1"}
 
 # Subresources: (verbs, group, version, kind) as discovery lists them.
 SUBRESOURCES: dict[str, tuple[tuple[str, ...], str, str, str]] = {

@@ -32,11 +32,18 @@ def _set(conds: list[Obj], kind: str, status: str, reason: str, message: str, at
 
 
 def next_status(dep: Obj, new: Obj | None, old: list[Obj], event: str, max_unavailable: int,
-                now: float, deadline_scale: float, clock: float | None) -> tuple[Obj, bool]:
+                now: float, deadline_scale: float, clock: float | None,
+                sticky: bool = False) -> tuple[Obj, bool]:
     """The deployment's next status from its replica sets, and whether it made progress.
 
     `event` is "created" or "found" when this pass made or adopted the new ReplicaSet;
-    `clock` is when progress was last seen (precise; the condition keeps whole seconds)."""
+    `clock` is when progress was last seen (precise; the condition keeps whole seconds).
+
+    `sticky` is the real controller's way with a re-adopted ReplicaSet (a rollback to an old
+    template): getNewReplicaSet sets FoundNewReplicaSet only when there is no Progressing
+    condition at all, so the first status written for the new generation still carries the
+    old Progressing=False/ProgressDeadlineExceeded (its old lastUpdateTime, naming the
+    ReplicaSet that timed out) until syncRolloutStatus sees progress."""
     previous = dep.get("status") or {}
     desired = int(dep["spec"].get("replicas", 1))
     every = ([new] if new is not None else []) + old
@@ -72,6 +79,8 @@ def next_status(dep: Obj, new: Obj | None, old: list[Obj], event: str, max_unava
     elif event == "created":
         touched = _set(conds, PROGRESSING, "True", "NewReplicaSetCreated",
                        f'Created new replica set "{name}"', at, touch=True)
+    elif event == "found" and sticky and progressing is not None:
+        pass  # the old condition stays as it was for this pass
     elif event == "found":
         touched = _set(conds, PROGRESSING, "True", "FoundNewReplicaSet",
                        f'Found new replica set "{name}"', at, touch=True)

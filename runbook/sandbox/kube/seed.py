@@ -116,6 +116,16 @@ def pvc(name: str, ns: str, size: str = "10Gi", storage_class: str = "managed-cs
                      "resources": {"requests": {"storage": size}}}}
 
 
+def storage_class(name: str, binding: str, default: bool = False) -> Obj:
+    md: Obj = {"name": name}
+    if default:
+        md["annotations"] = {"storageclass.kubernetes.io/is-default-class": "true"}
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": md,
+            "provisioner": "disk.csi.azure.com", "reclaimPolicy": "Delete",
+            "allowVolumeExpansion": True, "volumeBindingMode": binding,
+            "parameters": {"skuname": "StandardSSD_LRS"}}
+
+
 def lease(name: str, ns: str, holder: str, duration: int = 15) -> Obj:
     stamp = now_micro()
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -140,6 +150,7 @@ def creatorbridge(ns: str = "creatorbridge-sandbox", services: Iterable[str] =
     """The CreatorBridge world: nodes, a namespace, its deployments, config and storage."""
     names = list(services)
     objs = [node(f"sandbox-node-{i + 1}", ip=f"10.0.0.{10 + i}") for i in range(nodes)]
+    objs.append(storage_class("managed-csi", "Immediate", default=True))
     objs.append(namespace(ns, {"app.kubernetes.io/part-of": "creatorbridge"}))
     objs.append(config_map("creatorbridge-config", ns, {
         "NODE_ENV": "production", "LOG_LEVEL": "info", "API_BASE_URL": "http://api-gateway",

@@ -109,13 +109,23 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
+    def _send(self, code: int, body: bytes, content_type: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Cache-Control", "no-cache, private")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _error(self, e: ApiError) -> None:
+        if e.plain:
+            self._send(e.code, f"{e.message}\n".encode(), "text/plain; charset=utf-8",
+                       e.headers)
+        else:
+            self._send(e.code, json.dumps(e.status()).encode(), headers=e.headers)
 
     def _json(self, code: int, obj: Obj) -> None:
         self._send(code, json.dumps(obj).encode())
@@ -136,12 +146,13 @@ class Handler(BaseHTTPRequestHandler):
                                "media types include: application/json, application/yaml, "
                                "application/json-patch+json, application/merge-patch+json, "
                                "application/strategic-merge-patch+json", "UnsupportedMediaType")
-            injected = faults.check(method, url.path)
+            injected = faults.check(method, url.path,
+                                    watch=query.get("watch") in ("true", "1"))
             if injected is not None:
                 raise injected
             self._route(method, url.path.rstrip("/") or "/", query, body)
         except ApiError as e:
-            self._json(e.code, e.status())
+            self._error(e)
         except (ConnectionError, BrokenPipeError):
             self.close_connection = True
         except Exception as e:  # a bug answers 500 like the real server, not a dead socket
@@ -149,6 +160,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> None:
         srv = self.server
+        if method == "GET" and path == "/openapi/v2":
+            if "protobuf" in (self.headers.get("Accept") or ""):
+                self._send(200, discovery.OPENAPI_V2_PROTO, discovery.OPENAPI_V2_PROTO_TYPE)
+            else:
+                self._json(200, discovery.openapi_v2())
+            return
         if method == "GET":
             fixed = self._discovery(path)
             if fixed is not None:
@@ -163,6 +180,9 @@ class Handler(BaseHTTPRequestHandler):
         route = parse(path)
         if route is None:
             raise ApiError(404, "the server could not find the requested resource", "NotFound")
+        rbac = srv.cluster.faults.rbac
+        if rbac is not None:
+            rbac.check(method, route, query.get("watch") in ("true", "1"))
         if route.res is None:
             doc = discovery.resource_list(route.group, route.version)
             if doc is None or method != "GET":

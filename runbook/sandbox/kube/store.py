@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
@@ -28,6 +29,7 @@ class Store:
         self._floor = 0  # a watch from a resourceVersion below this gets 410 Gone
         self._watchers: set[Watcher] = set()
         self._changed = threading.Condition(self.lock)
+        self.watch_latency = 0.0  # seconds from a write to its watch events (Faults sets it)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -175,7 +177,8 @@ class Store:
         if store:
             self._objects.setdefault(res.key, {})[(ns, str(md["name"]))] = obj
         change = Change(self._rv, kind, res.key, ns, clone(obj),
-                        clone(prev) if prev is not None else None)
+                        clone(prev) if prev is not None else None,
+                        time.monotonic() + self.watch_latency if self.watch_latency else 0.0)
         self._history.append(change)
         while len(self._history) > self._history_size:
             self._floor = self._history.popleft().rv
@@ -236,6 +239,14 @@ class Store:
             self._history.clear()
             self._floor = self._rv
             return self._rv
+
+    def compact_to(self, resource_version: int) -> None:
+        """Forget the changes up to `resource_version`, as etcd's compaction does: watching
+        from an older version gets 410 Gone; the changes after it are still replayed."""
+        with self.lock:
+            while self._history and self._history[0].rv <= resource_version:
+                self._history.popleft()
+            self._floor = max(self._floor, min(resource_version, self._rv))
 
     def is_expired(self, resource_version: int) -> bool:
         with self.lock:

@@ -1,9 +1,16 @@
-"""Watch plumbing: the change events the store records, and one queue per watcher."""
+"""Watch plumbing: the change events the store records, and one queue per watcher.
+
+A real API server delivers watch events some milliseconds after the write that made them
+(etcd, then the watch cache, then the connection): a client that writes and then reads its
+informer's cache at once can see the object from before its own write. `Change.due` carries
+that delay (the store's `watch_latency`); a watcher hands an event out only once it is due.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 from .common import Obj, clone
@@ -21,6 +28,7 @@ class Change:
     namespace: str
     obj: Obj
     prev: Obj | None
+    due: float = 0.0  # time.monotonic() from which watchers may deliver it (watch latency)
 
 
 class Dropped(Exception):
@@ -37,7 +45,8 @@ class Watcher:
         self.namespace = namespace
         self.labels = labels
         self.fields = fields
-        self._queue: queue.Queue[Obj | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[float, Obj] | None] = queue.Queue()
+        self._held: tuple[float, Obj] | None = None  # taken from the queue, not due yet
         self._dropped = threading.Event()
         self._closed = threading.Event()
 
@@ -73,22 +82,36 @@ class Watcher:
             return
         event = self.event_for(change)
         if event is not None:
-            self._queue.put(event)
+            self._queue.put((change.due, event))
 
     def put(self, event: Obj) -> None:
-        self._queue.put(event)
+        self._queue.put((0.0, event))
 
     def next(self, timeout: float) -> Obj | None:
-        """The next event, or None after `timeout` seconds; raises Dropped when cut."""
-        if self._dropped.is_set():
-            raise Dropped()
-        try:
-            event = self._queue.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            event = None
-        if self._dropped.is_set():
-            raise Dropped()
-        return event
+        """The next due event, or None after `timeout` seconds (or when closed); raises
+        Dropped when cut. Events come out in order, each no sooner than its `due` time."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            if self._dropped.is_set():
+                raise Dropped()
+            if self._held is None:
+                try:
+                    self._held = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    return None
+                if self._held is None:  # woken by close() or drop()
+                    if self._dropped.is_set():
+                        raise Dropped()
+                    return None
+            due, event = self._held
+            now = time.monotonic()
+            if due <= now:
+                self._held = None
+                return event
+            if now >= deadline:
+                return None
+            if self._dropped.wait(min(due, deadline) - now):
+                raise Dropped()
 
     def drop(self) -> None:
         self._dropped.set()

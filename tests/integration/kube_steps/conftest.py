@@ -1,4 +1,10 @@
-"""Harness for the k8s step tests: a one-item runbook per call, run on the emulator."""
+"""Harness for the k8s step tests: a one-item runbook per call, run on the emulator.
+
+The emulator here is as strict as a cluster (`strict()`): watch events arrive WATCH_LATENCY
+after the write, a re-adopted ReplicaSet keeps its deadline condition until progress, the
+history is compacted every few seconds and Lease times must have six fractional digits.
+`kube_emulator` is overridden so every test of this package runs on such a cluster.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +22,54 @@ from runbook.execute.stepkind import CancelToken, Outcome, StepResult
 from runbook.format.loader import load_text
 from runbook.journal.sqlite import Journal
 from runbook.rules.events import Event
+from runbook.sandbox.kube import KubeEmulator, Timing
 from runbook.sandbox.kube.resources import DEPLOYMENT
 from runbook.session.operator import Operator
 from runbook.session.run import Run
 from steps import default_registry
 from steps.kube.client import forget_clients
 from steps.kube.rollout import DeploymentWatch
-from tests.integration.conftest import KubeSandbox
+from tests.integration.conftest import (
+    CONTEXT,
+    NAMESPACE,
+    KubeSandbox,
+    fast_timing,
+    start_sandbox,
+)
 
 REGISTRY = "creatorbridge.azurecr.io"
 SECRET_VALUES = ("sandbox-database-url", "sandbox-jwt-secret", "sandbox-stripe-secret-key")
 DEPLOYMENTS_PATH = "/apis/apps/v1/namespaces/{ns}/deployments"
+WATCH_LATENCY = 0.05  # seconds from a write to its watch events
+COMPACT_EVERY = 3.0  # seconds between etcd-style compactions
+
+
+def make_strict(sandbox: KubeSandbox) -> KubeSandbox:
+    sandbox.emulator.faults.strict(watch_latency=WATCH_LATENCY, compact_every=COMPACT_EVERY)
+    return sandbox
+
+
+def strict_sandbox(root: Path, timing: Timing | None = None) -> KubeSandbox:
+    """A started sandbox, strict as a cluster (for tests that need their own timing)."""
+    return make_strict(start_sandbox(root, timing=timing))
+
+
+def varied_sandbox(root: Path) -> KubeSandbox:
+    """A started strict sandbox whose namespace has the variety of a real one (variety.py)."""
+    emulator = KubeEmulator(timing=fast_timing(), seed_namespace=NAMESPACE, variety=True).start()
+    kubeconfig = emulator.write_kubeconfig(root / "kubeconfig", context=CONTEXT,
+                                           namespace=NAMESPACE)
+    return make_strict(KubeSandbox(emulator, kubeconfig, NAMESPACE, root / "kube-cache"))
+
+
+@pytest.fixture
+def kube_emulator(tmp_path: Path) -> Iterator[KubeSandbox]:
+    """The per-test emulated cluster, with watch latency and the other strict modes on."""
+    sandbox = strict_sandbox(tmp_path)
+    try:
+        yield sandbox
+    finally:
+        sandbox.emulator.stop()
 
 
 @dataclass
@@ -60,7 +103,8 @@ class Harness:
         self.count = 0
 
     def run(self, uses: str, params: dict[str, Any] | None = None, kind: str = "action",
-            cancel: CancelToken | None = None, timeout: str | None = None) -> Ran:
+            cancel: CancelToken | None = None, timeout: str | None = None,
+            on_lines: Any = None) -> Ran:
         self.count += 1
         item: dict[str, Any] = {"id": "x", "kind": kind, "title": "X", "uses": uses,
                                 "with": params or {}}
@@ -78,8 +122,11 @@ class Harness:
                         dry_run=False)
         lines: list[str] = []
         started = time.monotonic()
-        result = run.execute("x", cancel or CancelToken(),
-                             listener=lambda _item, batch: lines.extend(batch))
+        def listen(_item: Any, batch: list[str]) -> None:
+            lines.extend(batch)
+            if on_lines is not None:
+                on_lines(list(batch))
+        result = run.execute("x", cancel or CancelToken(), listener=listen)
         seconds = time.monotonic() - started
         return Ran(result, lines, self.journal.events(run.meta.id), seconds, run.dir)
 
@@ -102,6 +149,24 @@ def h(kube: KubeSandbox, tmp_path: Path) -> Iterator[Harness]:
     harness = Harness(tmp_path, kube)
     yield harness
     harness.close()
+
+
+@pytest.fixture
+def vh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    """A harness on a strict sandbox with the variety of a real namespace."""
+    (tmp_path / "varied").mkdir()
+    kube = varied_sandbox(tmp_path / "varied")
+    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
+    forget_clients()
+    harness = Harness(tmp_path, kube)
+    try:
+        yield harness
+    finally:
+        harness.close()
+        DeploymentWatch.close_all()
+        kube.emulator.stop()
+        forget_clients()
+        assert kube.emulator.cluster.errors == []
 
 
 def image_of(kube: KubeSandbox, name: str) -> str:

@@ -12,7 +12,7 @@ from runbook.execute.stepkind import Outcome
 from runbook.sandbox.kube import Timing
 from steps.kube.client import forget_clients
 from steps.kube.rollout import DeploymentWatch
-from tests.integration.conftest import KubeSandbox, start_sandbox
+from tests.integration.conftest import KubeSandbox
 from tests.integration.kube_steps.conftest import (
     REGISTRY,
     Harness,
@@ -20,6 +20,7 @@ from tests.integration.kube_steps.conftest import (
     image_of,
     in_thread,
     replicas_of,
+    strict_sandbox,
 )
 
 # -- set-image, rollout-status, undo, scale ----------------------------------------------
@@ -78,7 +79,7 @@ def test_rollout_status_times_out_clearly(h: Harness) -> None:
 def slow_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KubeSandbox:
     timing = Timing(tick=0.02, pod_start=0.6, image_backoff=0.2, terminate=0.1,
                     deadline_scale=0.05, log_interval=0.2)
-    sandbox = start_sandbox(tmp_path / "slow", timing=timing)
+    sandbox = strict_sandbox(tmp_path / "slow", timing=timing)
     monkeypatch.setenv("KUBECONFIG", str(sandbox.kubeconfig))
     forget_clients()
     return sandbox
