@@ -278,7 +278,8 @@ def parser() -> argparse.ArgumentParser:
                                          "health endpoints, PostgreSQL, Redis, helm")
     rh.add_argument("--runbook", help="deploy (default), rollback, or a runbook file")
     rh.add_argument("--fault", action="append", metavar="FAULT",
-                    help="bad-image:SERVICE, unhealthy:SERVICE, replica-lag, redis-down")
+                    help="bad-image:SERVICE, unhealthy:SERVICE, replica-lag, redis-down, throttle, "
+                         "migration-hang:SERVICE")
     rh.add_argument("--var", action="append", metavar="K=V", help="set a variable (repeatable)")
     rh.add_argument("--headless", action="store_true", help="plain line-oriented mode")
     rh.add_argument("--no-databases", action="store_true",
