@@ -133,6 +133,10 @@ class PgJournal:
             except (psycopg.OperationalError, psycopg.InterfaceError) as e:
                 raise JournalError(f"{self.describe()}: {self._clean(e)}") from None
 
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows of a read-only query (`{mark}` for a parameter), for consistency checks."""
+        return list(self._fetch(sql.format(mark="%s"), params or None))
+
     def _fetch(self, query: str, params: Any = None) -> list[TupleRow]:
         """Rows of a read; once more on a new connection if the old one was found dropped.
         (Writes are never retried: a write cut off at its commit may have been committed.)"""

@@ -247,6 +247,12 @@ class Journal:
                 return False
             time.sleep(min(POLL_SECONDS, left))
 
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows of a read-only query (`{mark}` for a parameter) on this journal's own
+        connection, for consistency checks: never a second connection to the file."""
+        with self._lock:
+            return list(self._db.execute(sql.format(mark="?"), params).fetchall())
+
     def events(self, session_id: str, after: int = 0) -> list[Event]:
         return list(self.iter_events(session_id, after))
 

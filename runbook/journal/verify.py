@@ -63,12 +63,7 @@ def rows(store: JournalStore, session_id: str) -> list[Row]:
 
 
 def _query(store: JournalStore, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-    # the backends' own connection (never a second one to the same SQLite file)
-    if isinstance(store, Journal):
-        with store._lock:
-            return list(store._db.execute(sql.format(mark="?"), params).fetchall())
-    fetch: Callable[..., list[Any]] = store._fetch  # type: ignore[attr-defined]
-    return fetch(sql.format(mark="%s"), params or None)
+    return store.read(sql, params)
 
 
 # -- one session --------------------------------------------------------------------------
